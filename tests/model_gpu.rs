@@ -1741,13 +1741,24 @@ fn decode_steps_submitted_ahead_match_steps_run_on_demand() {
         let (want, want_logits, seqs, stats) = run(&gpu);
         assert_eq!(stats.ahead, 0);
         gpu.set_submit_ahead(true);
+        // The tokens copied at the top of each step submitted ahead (the default), and
+        // read in place (the steps read the last argmax's buffer).
+        gpu.set_feed_in_place(false);
+        let (copied, copied_logits, _, copied_stats) = run(&gpu);
+        gpu.set_feed_in_place(true);
         let (got, got_logits, _, stats) = run(&gpu);
         // Steps 1, 2 and 4 (after greedy steps that were fed their predecessor's
         // tokens), 8 (after the greedy step 7); not 3 (other tokens), 5 (logits), 6
         // (sampled), 7 (after a sampled step, nothing was submitted ahead).
         assert_eq!(stats.ahead, 4, "split_k={split_k}: {stats:?}");
+        assert_eq!(copied_stats.ahead, 4, "split_k={split_k}: {copied_stats:?}");
         assert_eq!(got, want, "split_k={split_k}: tokens");
         assert_eq!(got_logits, want_logits, "split_k={split_k}: logits");
+        assert_eq!(copied, want, "split_k={split_k}: tokens, copied");
+        assert_eq!(
+            copied_logits, want_logits,
+            "split_k={split_k}: logits, copied"
+        );
         // Each greedy pick is the CPU reference's argmax for the same sequence (the
         // sampled step 6 is left out; a near-tie would be a false alarm, so compare
         // with a margin).
@@ -2021,20 +2032,24 @@ fn decode_profile_times_the_kinds_the_step_the_probes_and_the_step_boundaries() 
         "probe_free",
         "step_submits",
         "step_cbs",
+        "step_cbs_nofeed",
+        "step_passes",
     ] {
         let p = at(probe);
         assert_eq!(p.dispatches, step.dispatches, "{probe}");
         assert!(p.device_s.is_finite() && p.device_s >= 0.0, "{probe}");
     }
     assert_eq!(
-        &names[names.len() - 6..],
+        &names[names.len() - 8..],
         [
             "step",
             "probe",
             "probe_wide",
             "probe_free",
             "step_submits",
-            "step_cbs"
+            "step_cbs",
+            "step_cbs_nofeed",
+            "step_passes"
         ]
     );
     // The steps submitted as the engine submits them left the request decodable: the

@@ -432,7 +432,9 @@ impl WgpuEngine {
                 "decode dispatches were not recorded".into(),
             ));
         };
-        let feed = feed.then_some((&st.act.tokens_out, &st.decode_io.tokens));
+        // In place, the step reads the tokens where the last one wrote them: no copy.
+        let feed =
+            (feed && !self.feed_in_place).then_some((&st.act.tokens_out, &st.decode_io.tokens));
         let (cb, e, f) =
             self.encode_step(&rec.dispatches, src, &st.decode_staging[turn], bytes, feed);
         Ok((turn, cb, e, f))

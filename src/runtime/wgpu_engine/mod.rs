@@ -118,6 +118,10 @@ pub struct WgpuEngine {
     /// back to back instead of idling for each step's round trip to the host
     /// (`forward::forward_decode`); `MOA_WGPU_AHEAD=0` waits for each call.
     submit_ahead: bool,
+    /// Decode steps read their tokens where the last step's argmax wrote them (the
+    /// request's `decode_io.tokens` is `act.tokens_out`), so a step submitted ahead starts
+    /// with its pass, not a copy (`MOA_WGPU_FEED_IN_PLACE`).
+    feed_in_place: bool,
     /// Decode passes on the subgroup products put SwiGLU into the gate/up product's
     /// epilogue (`moa_matvec_sg_swiglu_out`), so the down product reads `ffn` values a
     /// row instead of `2 · ffn`; `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down
@@ -530,6 +534,7 @@ impl WgpuEngine {
             two_stage_argmax: options.two_stage_argmax,
             pre_encode: options.pre_encode,
             submit_ahead: options.submit_ahead,
+            feed_in_place: options.feed_in_place,
             swiglu_out: options.swiglu_out,
             warm_up: None,
             coop_decode: Box::new(coop_matvec::CoopDecode {
@@ -719,6 +724,14 @@ impl WgpuEngine {
     /// or runs each step when its call comes (tests compare both).
     pub fn set_submit_ahead(&mut self, on: bool) {
         self.submit_ahead = on;
+    }
+
+    /// Decode steps read their tokens from the last step's argmax output in place (no
+    /// copy at the top of a step submitted ahead), or from a buffer of their own that such
+    /// a step fills by a copy. Takes effect for requests started after it (tests compare
+    /// both).
+    pub fn set_feed_in_place(&mut self, on: bool) {
+        self.feed_in_place = on;
     }
 
     /// Puts SwiGLU into the decode gate/up product's epilogue (the default where the

@@ -324,6 +324,13 @@ pub struct WgpuEngineOptions {
     /// waiting for this one; `0` waits for each call (no step that no one reads). +14–18%
     /// tokens/s on the H200 (session 10).
     pub submit_ahead: bool,
+    /// `MOA_WGPU_FEED_IN_PLACE` (default `0` until measured): decode steps read their
+    /// tokens from the buffer the last step's argmax wrote (`tokens_out`, where the host
+    /// also writes the tokens of a step run on demand) instead of a copy of it made at the
+    /// top of each step submitted ahead; session 51 measured a request's steps 63-71 µs
+    /// slower one command buffer each (with that copy and the read-back copy) than in one
+    /// compute pass.
+    pub feed_in_place: bool,
     /// `MOA_WGPU_DECODE_FUSED_MLP` (default `0`): `1` runs the decode's output and
     /// gate/up products on matrix units in ONE dispatch whose workgroups meet at a
     /// device-wide counter between them (an opt-in prototype of issue 12's persistent
@@ -637,6 +644,7 @@ impl Default for WgpuEngineOptions {
             two_stage_argmax: true,
             pre_encode: true,
             submit_ahead: true,
+            feed_in_place: false,
             swiglu_out: true,
             decode_fused_mlp: false,
             decode_fused_groups: 132,
@@ -755,6 +763,7 @@ impl WgpuEngineOptions {
             two_stage_argmax: flag(env, "MOA_WGPU_ARGMAX2", d.two_stage_argmax)?,
             pre_encode: flag(env, "MOA_WGPU_PREENCODE", d.pre_encode)?,
             submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
+            feed_in_place: flag(env, "MOA_WGPU_FEED_IN_PLACE", d.feed_in_place)?,
             swiglu_out: flag(env, "MOA_WGPU_SWIGLU_OUT", d.swiglu_out)?,
             decode_fused_mlp: flag(env, "MOA_WGPU_DECODE_FUSED_MLP", d.decode_fused_mlp)?,
             decode_fused_groups: number(
@@ -1261,6 +1270,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_ARGMAX2",
     "MOA_WGPU_PREENCODE",
     "MOA_WGPU_AHEAD",
+    "MOA_WGPU_FEED_IN_PLACE",
     "MOA_WGPU_SWIGLU_OUT",
     "MOA_WGPU_DECODE_FUSED_MLP",
     "MOA_WGPU_DECODE_FUSED_GROUPS",
@@ -1673,6 +1683,7 @@ mod tests {
             ("MOA_WGPU_SG_FIT", "1"),
             ("MOA_WGPU_SG_EARLY", "0"),
             ("MOA_WGPU_AHEAD", "0"),
+            ("MOA_WGPU_FEED_IN_PLACE", "1"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
@@ -1697,6 +1708,7 @@ mod tests {
         );
         assert!(!o.sg_early && WgpuEngineOptions::default().sg_early);
         assert!(!o.submit_ahead);
+        assert!(o.feed_in_place && !WgpuEngineOptions::default().feed_in_place);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));

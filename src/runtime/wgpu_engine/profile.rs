@@ -33,9 +33,9 @@ pub struct KindTime {
     /// many one-workgroup dispatches of an empty kernel that only reads (no barrier
     /// between them: wgpu orders only writes), and "probe_wide" for the probe with as many
     /// workgroups as the step's largest dispatch (the cost of launching a grid); a decode
-    /// profile ends with "step_submits" and "step_cbs", the step with the command
-    /// buffers and submissions a request's steps have between them
-    /// (`WgpuEngine::time_step_buffers`).
+    /// profile ends with "step_submits", "step_cbs", "step_cbs_nofeed" and "step_passes",
+    /// the step with what a request's steps have between them, piece by piece
+    /// (`StepBoundary`).
     pub kind: String,
     /// Dispatches of this kind in one pass.
     pub dispatches: usize,
@@ -59,6 +59,23 @@ impl KindTime {
             self.finish_s * 1e6
         )
     }
+}
+
+/// What stands between the steps a decode profile's boundary rows time
+/// (`WgpuEngine::time_step_buffers`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum StepBoundary {
+    /// "step_submits": as the engine runs a request's steps (`forward::forward_decode`,
+    /// a step submitted ahead): each step writes its inputs through the queue
+    /// (`write_step_inputs`) and submits a command buffer of its own holding the tokens'
+    /// feed copy (unless they are read in place), the pass and the read-back copy.
+    Submits,
+    /// "step_cbs": the same command buffers in one submission, nothing written.
+    CommandBuffers,
+    /// "step_cbs_nofeed": those command buffers without the feed copy.
+    NoFeed,
+    /// "step_passes": one command buffer, a compute pass a step, no copies.
+    Passes,
 }
 
 impl WgpuEngine {
@@ -210,11 +227,16 @@ impl WgpuEngine {
         let rec = self.record_marked(req, &st.decode_io, OutputKind::Argmax)?;
         let mut out = self.profile_recorded(&rec, repeats, 3)?;
         let empty = self.empty_round_trip()?;
-        for (kind, each_submitted) in [("step_submits", true), ("step_cbs", false)] {
+        for (kind, boundary) in [
+            ("step_submits", StepBoundary::Submits),
+            ("step_cbs", StepBoundary::CommandBuffers),
+            ("step_cbs_nofeed", StepBoundary::NoFeed),
+            ("step_passes", StepBoundary::Passes),
+        ] {
             let mut b = f64::INFINITY;
-            self.time_step_buffers(req, &rec, 1, each_submitted)?;
+            self.time_step_buffers(req, &rec, 1, boundary)?;
             for _ in 0..3 {
-                b = b.min(self.time_step_buffers(req, &rec, repeats, each_submitted)?);
+                b = b.min(self.time_step_buffers(req, &rec, repeats, boundary)?);
             }
             out.push(KindTime {
                 kind: kind.to_string(),
@@ -234,23 +256,18 @@ impl WgpuEngine {
             .map(|v| v.into_iter().fold(f64::INFINITY, f64::min))
     }
 
-    /// `repeats` greedy decode steps as the engine runs them back to back
-    /// (`forward::forward_decode` with a step submitted ahead): each step a command
-    /// buffer of its own holding the tokens' feed copy, the recorded pass and the
-    /// read-back copy. With `each_submitted` every step first writes its inputs (as
-    /// `write_step_inputs` does: tokens' info and row positions through the queue) and is
-    /// submitted alone, as the engine does ("step_submits"); without, the command buffers
-    /// go in one submission and nothing is written ("step_cbs"). Seconds per step from
-    /// the first submission to the last one's completion. Against "step" (the same
-    /// passes in one compute pass), what the boundaries between a request's steps cost
-    /// (issue 12 item 3: the wall step ran ≈ 50-60 µs over the profiled step on the
-    /// H200, benches/RESULTS.md "Session 43, lead call 3").
+    /// `repeats` greedy decode steps back to back, with `boundary` between them (see
+    /// [`StepBoundary`]). Seconds per step from the first submission to the last one's
+    /// completion. Against "step" (the same passes in one compute pass), what the
+    /// boundaries between a request's steps cost (issue 12 item 3: the wall step ran
+    /// ≈ 50-60 µs over the profiled step on the H200, benches/RESULTS.md "Session 43,
+    /// lead call 3").
     fn time_step_buffers(
         &self,
         req: &Request,
         rec: &Recorded,
         repeats: usize,
-        each_submitted: bool,
+        boundary: StepBoundary,
     ) -> Result<f64, EngineError> {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let (src, words) = self.output_buffer(req, OutputKind::Argmax, req.rows())?;
@@ -261,21 +278,37 @@ impl WgpuEngine {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let feed = Some((&st.act.tokens_out, &st.decode_io.tokens));
-        let cbs: Vec<wgpu::CommandBuffer> = (0..repeats.max(1))
-            .map(|_| {
-                self.encode_step(&rec.dispatches, src, &staging, bytes, feed)
-                    .0
-            })
-            .collect();
-        let t0 = Instant::now();
-        if each_submitted {
-            for cb in cbs {
-                self.write_step_inputs(req, &[], 0)?;
-                self.queue.submit([cb]);
+        // As the engine feeds a step submitted ahead (none where it reads in place).
+        let feed = (boundary != StepBoundary::NoFeed && !self.feed_in_place)
+            .then_some((&st.act.tokens_out, &st.decode_io.tokens));
+        let t0;
+        if boundary == StepBoundary::Passes {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            for _ in 0..repeats.max(1) {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for d in &rec.dispatches {
+                    d.encode(&mut pass);
+                }
             }
+            let cb = encoder.finish();
+            t0 = Instant::now();
+            self.queue.submit([cb]);
         } else {
-            self.queue.submit(cbs);
+            let cbs: Vec<wgpu::CommandBuffer> = (0..repeats.max(1))
+                .map(|_| {
+                    self.encode_step(&rec.dispatches, src, &staging, bytes, feed)
+                        .0
+                })
+                .collect();
+            t0 = Instant::now();
+            if boundary == StepBoundary::Submits {
+                for cb in cbs {
+                    self.write_step_inputs(req, &[], 0)?;
+                    self.queue.submit([cb]);
+                }
+            } else {
+                self.queue.submit(cbs);
+            }
         }
         self.wait_for(None)?;
         Ok(t0.elapsed().as_secs_f64() / repeats.max(1) as f64)

@@ -274,12 +274,18 @@ impl WgpuEngine {
                 .write_buffer(&partials, 0, bytemuck::cast_slice(&empty));
         }
         let zeros = vec![0u32; rows];
-        let decode_io = self.step_io(
+        let mut decode_io = self.step_io(
             &zeros,
             &vec![[0u32; 4]; rows],
             &(0..rows as u32).collect::<Vec<_>>(),
             None,
         );
+        if self.feed_in_place {
+            // The step reads the tokens the last step's argmax wrote, where the host also
+            // writes those of a step run on demand (`forward::write_step_inputs`).
+            // (Both start zeroed, as wgpu makes every buffer.)
+            decode_io.tokens = act.tokens_out.clone();
+        }
         let state = WgpuRequest {
             layouts,
             caches,

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Session 51, lead call 3: the decode tokens read in place (MOA_WGPU_FEED_IN_PLACE=1: the step reads the last
+# argmax's buffer; no copy at the top of a step submitted ahead) against the copy (=0, every session's form),
+# and the profile's boundary rows piece by piece (step_cbs_nofeed, step_passes). wpe built at the working tree
+# after e9281ff8 + this change. SmolLM2 shape, 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0.
+# Call 2 (H100): step 1262-1337 us, step_submits 1333-1400, step_cbs 1333-1372, wall 1.29-1.30 ms/step.
+# PREDICTED: step_cbs_nofeed - step_passes = the read-back copy's share; if the feed copy is most of the
+# 63-71 us, P (in place) 3-5% more tokens/s than C in every pair; parity unchanged (0.0543, 3/3).
+D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s51c3; rm -rf "$R"; mkdir -p "$R"
+s=$(date +%s)
+el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
+save() { tar czf "${OUT:-/tmp}/s51-call3.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/call3-times.txt" 2>/dev/null; }
+[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
+python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/c/wpe.xz" /tmp/wpe && chmod +x /tmp/wpe
+ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
+export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
+mkdir -p /tmp/nv
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$R/gpu.txt" 2>&1; cat "$R/gpu.txt" >> "$R/times.txt"
+el start
+P=plans/smollm2-135m-moa-50.toml
+dec() { local name=$1 prof=$2 par=$3; shift 3
+  env MOA_WGPU_COOP_ATTN=0 "$@" timeout 45 /tmp/wpe --like smollm2-135m --rows 16 --new 256 --profile $prof --plan $P --prompt 4096 --parity $par > "$R/$name.txt" 2>&1
+  el "$name rc=$? $(grep -E '^decode:' $R/$name.txt | head -2 | tr '\n' ' ' | cut -c1-120) $(grep -o -E 'max .logit err. [^,]*, argmax equal [0-9/]+' $R/$name.txt)"
+  grep -E "^ *(step|probe|step_submits|step_cbs|step_cbs_nofeed|step_passes):" "$R/$name.txt" | tee -a "$R/times.txt"; save; }
+dec C1 5 24 MOA_WGPU_FEED_IN_PLACE=0; dec P1 5 24 MOA_WGPU_FEED_IN_PLACE=1
+dec P2 1 0 MOA_WGPU_FEED_IN_PLACE=1; dec C2 1 0 MOA_WGPU_FEED_IN_PLACE=0
+dec C3 1 0 MOA_WGPU_FEED_IN_PLACE=0; dec P3 1 0 MOA_WGPU_FEED_IN_PLACE=1
+dec P4 1 0 MOA_WGPU_FEED_IN_PLACE=1; dec C4 1 0 MOA_WGPU_FEED_IN_PLACE=0
+el done; save

@@ -19,37 +19,9 @@
 
 mod common;
 
-use moa::plan::ModelShape;
-use moa::profile::InfluenceProfile;
+use common::profiles::{optimize_args, save_profiles, shape};
 
 common::cli::tagged!();
-
-/// A model shape of `layers` × `q_heads` query heads, `kv_heads` KV heads of `head_dim`.
-fn shape(layers: u32, q_heads: u32, kv_heads: u32, head_dim: u32, context: u32) -> ModelShape {
-    ModelShape {
-        name: Some(format!("synthetic-{layers}x{q_heads}")),
-        layers,
-        q_heads,
-        kv_heads,
-        head_dim,
-        max_context_tokens: context,
-    }
-}
-
-/// Seeded synthetic profiles of `model` at `lengths` (64-token blocks), saved as
-/// `p<N>.safetensors` in `dir`; returns their paths.
-fn save_profiles(dir: &std::path::Path, model: &ModelShape, lengths: &[u32]) -> Vec<String> {
-    lengths
-        .iter()
-        .map(|&n| {
-            let path = dir.join(format!("p{n}.safetensors"));
-            InfluenceProfile::synthetic(model.clone(), n, 64, 2024)
-                .save(&path)
-                .unwrap();
-            path.to_str().unwrap().to_string()
-        })
-        .collect()
-}
 
 /// Not a test: writes SmolLM2- and 7B-shaped profiles under `$MOA_R39_PROFILES` for a
 /// user's own `moa optimize` runs (`cargo test --release --test group -- --ignored
@@ -77,16 +49,6 @@ fn tiny_profiles(name: &str) -> (std::path::PathBuf, Vec<String>) {
     let dir = scratch(name);
     let files = save_profiles(&dir, &shape(4, 4, 2, 16, 8192), &[512, 1024, 2048]);
     (dir, files)
-}
-
-/// `moa optimize` arguments: `--profile F` for each file, then `extra`.
-fn optimize_args<'a>(files: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["optimize"];
-    for f in files {
-        args.extend(["--profile", f.as_str()]);
-    }
-    args.extend(extra);
-    args
 }
 
 /// Every solve of a Pareto run is accounted for in summary.txt (a plan, a `skipped:` line

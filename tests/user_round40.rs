@@ -15,42 +15,14 @@
 
 mod common;
 
-use moa::plan::ModelShape;
-use moa::profile::InfluenceProfile;
+use common::profiles::{optimize_args, save_profiles, shape};
 
 common::cli::tagged!();
 
 /// Seeded synthetic profiles of a tiny GQA shape (4 layers × 4 query heads, 2 KV heads
 /// of 16) at 512 and 1024 tokens, saved in `dir`; returns their paths.
 fn tiny_profiles(dir: &std::path::Path) -> Vec<String> {
-    let model = ModelShape {
-        name: Some("synthetic-4x4".into()),
-        layers: 4,
-        q_heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        max_context_tokens: 8192,
-    };
-    [512u32, 1024]
-        .iter()
-        .map(|&n| {
-            let path = dir.join(format!("p{n}.safetensors"));
-            InfluenceProfile::synthetic(model.clone(), n, 64, 2024)
-                .save(&path)
-                .unwrap();
-            path.to_str().unwrap().to_string()
-        })
-        .collect()
-}
-
-/// `moa optimize` arguments: `--profile F` for each file, then `extra`.
-fn optimize_args<'a>(files: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["optimize"];
-    for f in files {
-        args.extend(["--profile", f.as_str()]);
-    }
-    args.extend(extra);
-    args
+    save_profiles(dir, &shape(4, 4, 2, 16, 8192), &[512, 1024])
 }
 
 /// Every refusal of a bad `moa optimize` setting names the one flag at fault and its

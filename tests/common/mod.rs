@@ -3,6 +3,7 @@
 pub mod bytes;
 pub mod cli;
 pub mod copy_model;
+pub mod profiles;
 pub mod samples;
 pub mod sweeps;
 pub mod tiny;

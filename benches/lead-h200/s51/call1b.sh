@@ -9,20 +9,7 @@
 # 3. cuda_check on both upstream plans (Vicuna-7B MHA, Llama-3-8B GQA), f16 and bf16, every layer, and
 #    compute-sanitizer memcheck + racecheck on fixture-gqa bf16 (issue 8's correctness bar).
 #    PREDICTED: all pass, bf16 errors ~2.06e-3 / 2.08e-3 (session 30), 0 errors / hazards.
-D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s51c1b; rm -rf "$R"; mkdir -p "$R"
-s=$(date +%s)
-el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
-save() { tar czf "${OUT:-/tmp}/s51-call1b.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/" 2>/dev/null; }
-[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
-mkdir -p /work/main/target/tmp
-for b in model_gpu wk wdf; do python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/b/$b.xz" /tmp/$b && chmod +x /tmp/$b & done; wait
-ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
-export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/usr/local/cuda/include
-mkdir -p /tmp/nv
-nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$R/gpu.txt" 2>&1; cat "$R/gpu.txt" >> "$R/times.txt"
-el start
+. "$(dirname "$0")/env.sh" call1b model_gpu:b/model_gpu.xz wk:b/wk.xz wdf:b/wdf.xz
 MOA_TEST_FULL=1 timeout 170 /tmp/model_gpu --test-threads 8 > "$R/model_gpu.txt" 2>&1; el "model_gpu full rc=$?"
 grep -E "FAILED|test result|panicked" "$R/model_gpu.txt" | cut -c1-240 | tee -a "$R/times.txt"; save
 MOA_TEST_FULL=1 timeout 60 /tmp/wk --test-threads 8 > "$R/wk.txt" 2>&1; el "wgpu_kernels full rc=$?"

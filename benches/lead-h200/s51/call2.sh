@@ -4,18 +4,7 @@
 # SmolLM2 shape, 16 rows x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0 (short load).
 # PREDICTED (H200; session 43 call 3: wall 1.264 ms a step, profiled step 1.205): step_submits - step
 # = 40-60 us a step; step_cbs - step = 5-20 us (the copies only); wall step ~= step_submits +- 10 us.
-D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s51c2; rm -rf "$R"; mkdir -p "$R"
-s=$(date +%s)
-el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
-save() { tar czf "${OUT:-/tmp}/s51-call2.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/call2-times.txt" 2>/dev/null; }
-[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
-python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/c/wpe.xz" /tmp/wpe && chmod +x /tmp/wpe
-ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
-export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
-mkdir -p /tmp/nv
-nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$R/gpu.txt" 2>&1; cat "$R/gpu.txt" >> "$R/times.txt"
-el start
+. "$(dirname "$0")/env.sh" call2 wpe:c/wpe.xz
 P=plans/smollm2-135m-moa-50.toml
 dec() { local name=$1 prof=$2 par=$3; shift 3
   env MOA_WGPU_COOP_ATTN=0 "$@" timeout 45 /tmp/wpe --like smollm2-135m --rows 16 --new 256 --profile $prof --plan $P --prompt 4096 --parity $par > "$R/$name.txt" 2>&1

@@ -6,18 +6,7 @@
 # Call 2 (H100): step 1262-1337 us, step_submits 1333-1400, step_cbs 1333-1372, wall 1.29-1.30 ms/step.
 # PREDICTED: step_cbs_nofeed - step_passes = the read-back copy's share; if the feed copy is most of the
 # 63-71 us, P (in place) 3-5% more tokens/s than C in every pair; parity unchanged (0.0543, 3/3).
-D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s51c3; rm -rf "$R"; mkdir -p "$R"
-s=$(date +%s)
-el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
-save() { tar czf "${OUT:-/tmp}/s51-call3.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/call3-times.txt" 2>/dev/null; }
-[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
-python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/c/wpe.xz" /tmp/wpe && chmod +x /tmp/wpe
-ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
-export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
-mkdir -p /tmp/nv
-nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$R/gpu.txt" 2>&1; cat "$R/gpu.txt" >> "$R/times.txt"
-el start
+. "$(dirname "$0")/env.sh" call3 wpe:c/wpe.xz
 P=plans/smollm2-135m-moa-50.toml
 dec() { local name=$1 prof=$2 par=$3; shift 3
   env MOA_WGPU_COOP_ATTN=0 "$@" timeout 45 /tmp/wpe --like smollm2-135m --rows 16 --new 256 --profile $prof --plan $P --prompt 4096 --parity $par > "$R/$name.txt" 2>&1

@@ -434,7 +434,7 @@ impl WgpuEngine {
         };
         // In place, the step reads the tokens where the last one wrote them: no copy.
         let feed =
-            (feed && !self.feed_in_place).then_some((&st.act.tokens_out, &st.decode_io.tokens));
+            (feed && !st.tokens_in_place).then_some((&st.act.tokens_out, &st.decode_io.tokens));
         let (cb, e, f) =
             self.encode_step(&rec.dispatches, src, &st.decode_staging[turn], bytes, feed);
         Ok((turn, cb, e, f))

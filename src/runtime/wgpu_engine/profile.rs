@@ -279,7 +279,7 @@ impl WgpuEngine {
             mapped_at_creation: false,
         });
         // As the engine feeds a step submitted ahead (none where it reads in place).
-        let feed = (boundary != StepBoundary::NoFeed && !self.feed_in_place)
+        let feed = (boundary != StepBoundary::NoFeed && !st.tokens_in_place)
             .then_some((&st.act.tokens_out, &st.decode_io.tokens));
         let t0;
         if boundary == StepBoundary::Passes {

@@ -32,6 +32,9 @@ pub(super) struct WgpuRequest {
     pub(super) seg_done: wgpu::Buffer,
     /// Inputs of decode steps, rewritten every step.
     pub(super) decode_io: StepIo,
+    /// `decode_io.tokens` is `act.tokens_out` (`WgpuEngine::feed_in_place` when the
+    /// request started): a step submitted ahead needs no copy of the last step's tokens.
+    pub(super) tokens_in_place: bool,
     /// The decode step's dispatches, recorded on the first step and replayed after.
     pub(super) decode_record: Option<(OutputKind, Recorded)>,
     /// The next decode step's command buffer, encoded while the device ran the last
@@ -294,6 +297,7 @@ impl WgpuEngine {
             partials,
             seg_done,
             decode_io,
+            tokens_in_place: self.feed_in_place,
             decode_record: None,
             next_step: None,
             decode_staging: Vec::new(),

@@ -7,11 +7,6 @@
 # PREDICTED: step_cbs_nofeed - step_passes = the read-back copy's share; if the feed copy is most of the
 # 63-71 us, P (in place) 3-5% more tokens/s than C in every pair; parity unchanged (0.0543, 3/3).
 . "$(dirname "$0")/env.sh" call3 wpe:c/wpe.xz
-P=plans/smollm2-135m-moa-50.toml
-dec() { local name=$1 prof=$2 par=$3; shift 3
-  env MOA_WGPU_COOP_ATTN=0 "$@" timeout 45 /tmp/wpe --like smollm2-135m --rows 16 --new 256 --profile $prof --plan $P --prompt 4096 --parity $par > "$R/$name.txt" 2>&1
-  el "$name rc=$? $(grep -E '^decode:' $R/$name.txt | head -2 | tr '\n' ' ' | cut -c1-120) $(grep -o -E 'max .logit err. [^,]*, argmax equal [0-9/]+' $R/$name.txt)"
-  grep -E "^ *(step|probe|step_submits|step_cbs|step_cbs_nofeed|step_passes):" "$R/$name.txt" | tee -a "$R/times.txt"; save; }
 dec C1 5 24 MOA_WGPU_FEED_IN_PLACE=0; dec P1 5 24 MOA_WGPU_FEED_IN_PLACE=1
 dec P2 1 0 MOA_WGPU_FEED_IN_PLACE=1; dec C2 1 0 MOA_WGPU_FEED_IN_PLACE=0
 dec C3 1 0 MOA_WGPU_FEED_IN_PLACE=0; dec P3 1 0 MOA_WGPU_FEED_IN_PLACE=1

@@ -2,7 +2,7 @@
 # (.dev-s51, a copy of this folder with the binaries). Sets D (the script's folder), R (/tmp/s51-NAME,
 # emptied), el (a timed line into $R/times.txt), save ($OUT/s51-NAME.tgz and NAME-times.txt); unpacks each
 # BINARY from D/XZ to /tmp/BINARY; installs the Vulkan loader debs of D/gl where missing; sets the NVIDIA
-# ICD's and CUDA's environment; records the GPU.
+# ICD's and CUDA's environment; records the GPU; defines dec (a SmolLM2 decode run of /tmp/wpe).
 D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; NAME=$1; shift; R=/tmp/s51-$NAME; rm -rf "$R"; mkdir -p "$R"
 s=$(date +%s)
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
@@ -19,3 +19,10 @@ export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/
 mkdir -p /tmp/nv
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$R/gpu.txt" 2>&1; cat "$R/gpu.txt" >> "$R/times.txt"
 el start
+# One SmolLM2-shape decode run of /tmp/wpe (16 rows x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0):
+# dec NAME PROFILE_REPEATS PARITY_TOKENS [VAR=VALUE ...]; its log in $R/NAME.txt, its step rows in times.txt.
+dec() { local name=$1 prof=$2 par=$3; shift 3
+  env MOA_WGPU_COOP_ATTN=0 "$@" timeout 45 /tmp/wpe --like smollm2-135m --rows 16 --new 256 --profile $prof \
+    --plan plans/smollm2-135m-moa-50.toml --prompt 4096 --parity $par > "$R/$name.txt" 2>&1
+  el "$name rc=$? $(grep -E '^decode:' $R/$name.txt | head -2 | tr '\n' ' ' | cut -c1-220) $(grep -o -E 'max .logit err. [^,]*, argmax equal [0-9/]+' $R/$name.txt)"
+  grep -E "^ *(attention|step|probe|step_submits|step_cbs|step_cbs_nofeed|step_passes):" "$R/$name.txt" | tee -a "$R/times.txt"; save; }

@@ -243,14 +243,7 @@ impl WgpuEngine {
             .is_none_or(|b| b.size() != bytes.max(4))
         {
             st.decode_staging = (0..2)
-                .map(|_| {
-                    self.device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("decode readback"),
-                        size: bytes.max(4),
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                })
+                .map(|_| self.readback_buffer("decode readback", bytes))
                 .collect();
             // Encoded for the old read-back buffers.
             st.next_step = None;
@@ -475,6 +468,16 @@ impl WgpuEngine {
         Ok(out)
     }
 
+    /// A buffer the host maps to read `bytes` (at least 4) copied from the device.
+    pub(super) fn readback_buffer(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     pub(super) fn read_back(
         &self,
         scope: wgpu::ErrorScopeGuard,
@@ -483,12 +486,7 @@ impl WgpuEngine {
         words: usize,
     ) -> Result<Vec<u32>, EngineError> {
         let bytes = (words * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.readback_buffer("readback", bytes);
         encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
         self.map_read(Some(scope), &staging, words, None)

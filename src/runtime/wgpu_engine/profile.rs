@@ -272,12 +272,7 @@ impl WgpuEngine {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let (src, words) = self.output_buffer(req, OutputKind::Argmax, req.rows())?;
         let bytes = (words * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("profile read-back"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.readback_buffer("profile read-back", bytes);
         // As the engine feeds a step submitted ahead (none where it reads in place).
         let feed = (boundary != StepBoundary::NoFeed && !st.tokens_in_place)
             .then_some((&st.act.tokens_out, &st.decode_io.tokens));

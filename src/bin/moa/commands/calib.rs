@@ -222,12 +222,14 @@ pub fn check_args(
         );
     }
     // `--lengths 1024,1024` built each sample twice (2 x --samples at that length).
+    // Named by `flag_of`: `moa pipeline --profile-lengths 1024,1024` was refused as
+    // "--lengths gives 1024 twice", a flag the pipeline does not have (round 41).
     if let Some(n) = lengths
         .iter()
         .enumerate()
         .find_map(|(i, n)| lengths[..i].contains(n).then_some(n))
     {
-        anyhow::bail!("--lengths gives {n} twice: allowed each length once");
+        anyhow::bail!("{} gives {n} twice: allowed each length once", flag_of(*n));
     }
     if let Some(n) = lengths.iter().find(|&&n| n as usize > context) {
         anyhow::bail!(

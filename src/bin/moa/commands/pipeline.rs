@@ -451,8 +451,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         context,
         &model_path,
         least_prompt,
-    )
-    .context("--profile-lengths, --validate-length, --samples or --max-new-tokens")?;
+    )?;
     if args.validate_samples + args.text_samples == 0 {
         bail!("--validate-samples 0 (with no --text-samples) leaves nothing to validate: allowed 1 or more");
     }

@@ -116,8 +116,10 @@ pub struct EvalArgs {
     /// file changed since (its hash differs: scored again).
     #[arg(long)]
     pub merge: Option<PathBuf>,
+    // `-q` as in moa-compile: README says `--quiet`/`-q` hides a progress bar, and
+    // `moa profile -q` / `moa eval -q` were usage errors (round 41).
     /// No progress bar.
-    #[arg(long)]
+    #[arg(long, short)]
     pub quiet: bool,
 }
 

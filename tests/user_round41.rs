@@ -208,3 +208,51 @@ fn the_progress_bars_take_dash_q() {
         assert!(out.contains("-q, --quiet"), "moa {cmd} --help:\n{out}");
     }
 }
+
+/// `moa-compile --check` with `--wgsl-prefill-q-tile` / `--wgsl-prefill-key-pairs`
+/// suggests a rewrite with those flags (it gave one without them, after which the same
+/// check failed again), and a check without them of a folder compiled with a query tile
+/// says the folder's tile and flag, as it says the folder's `--target` and `--dtype`.
+#[test]
+fn compile_check_keeps_and_names_the_wgsl_prefill_flags() {
+    let dir = scratch("check-tuning");
+    let plan = dir.join("plan.toml");
+    std::fs::write(&plan, common::cli::fixture_gqa()).unwrap();
+    let (p, out) = (s(&plan), dir.join("kernels"));
+    let o = s(&out);
+    let tuned = ["--wgsl-prefill-q-tile", "128", "--wgsl-prefill-key-pairs"];
+    let (code, _, err) = run("moa-compile", &[p, "-o", o, "--target", "wgsl", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let check = |extra: &[&str]| {
+        run(
+            "moa-compile",
+            &[&[p, "-o", o, "--target", "wgsl", "--check"][..], extra].concat(),
+        )
+    };
+    let (code, _, err) = check(&tuned);
+    assert_eq!(code, 1, "{err}");
+    let rewrite = format!(
+        "`moa-compile {p} -o {o} --target wgsl --dtype f16 --wgsl-prefill-q-tile 128 \
+         --wgsl-prefill-key-pairs` rewrites it"
+    );
+    assert!(err.contains(&rewrite), "`{rewrite}` not in:\n{err}");
+    assert!(err.contains("has 32 queries a workgroup"), "{err}");
+    // The suggested rewrite, then the same check passes.
+    let (code, _, err) = run(
+        "moa-compile",
+        &[&[p, "-o", o, "--target", "wgsl", "-q"][..], &tuned].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = check(&tuned);
+    assert_eq!(code, 0, "{err}");
+    // The default check of the tuned folder names the folder's flag.
+    let (code, _, err) = check(&[]);
+    assert_eq!(code, 1, "{err}");
+    for want in [
+        "manifest.json's WGSL prefill has 128 queries a workgroup",
+        "and this check compiled 32",
+        "--wgsl-prefill-q-tile 128",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+}

@@ -256,3 +256,50 @@ fn compile_check_keeps_and_names_the_wgsl_prefill_flags() {
         assert!(err.contains(want), "`{want}` not in:\n{err}");
     }
 }
+
+/// A length too short for the quote task (a byte-level tokenizer's 256 tokens hold no
+/// sentence whose opening words occur once) is refused naming the flag that gave it:
+/// `--lengths` in `moa calib`, `--profile-lengths` in `moa pipeline`; both said "length
+/// 256 is too short for this model", no flag.
+#[test]
+fn a_length_too_short_for_the_quote_task_names_its_flag() {
+    let dir = scratch("quote-length");
+    let model = common::cli::tiny_model(&dir.join("tiny"));
+    let m = s(&model);
+    refused(
+        "moa",
+        &["calib", "--model", m, "--out", s(&dir.join("c.jsonl"))]
+            .into_iter()
+            .chain([
+                "--lengths",
+                "256",
+                "--samples",
+                "3",
+                "--source",
+                "generated",
+            ])
+            .collect::<Vec<_>>(),
+        &[
+            "--lengths 256 is too short for this model",
+            "give a longer length",
+        ],
+    );
+    refused(
+        "moa",
+        &["pipeline", "--model", m, "--workdir", s(&dir.join("w"))]
+            .into_iter()
+            .chain(["--profile-lengths", "250", "--validate-length", "256"])
+            .chain([
+                "--samples",
+                "3",
+                "--source",
+                "generated",
+                "--block",
+                "2",
+                "--densities",
+                "0.75",
+            ])
+            .collect::<Vec<_>>(),
+        &["--profile-lengths 250 is too short for this model"],
+    );
+}

@@ -238,6 +238,10 @@ pub struct CalibArgs {
     /// scripts/build-cuda-profiler.sh).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The flag that gave `lengths`, for errors: `--lengths`, or the pipeline's
+    /// `--profile-lengths` / `--validate-length` when it runs this step.
+    #[arg(skip = "--lengths")]
+    pub length_flag: &'static str,
 }
 
 /// `moa profile`.

@@ -107,7 +107,15 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
             if s.expected.correct { "right" } else { "wrong" }
         );
     };
-    let samples = calib::build_samples(&cfg, &tokenizer, &mut answer, &mut report)?;
+    // "length 256 is too short for this model: …" named no flag (round 41): the library
+    // speaks of lengths, the command of the flag that gave them.
+    let samples =
+        calib::build_samples(&cfg, &tokenizer, &mut answer, &mut report).map_err(|e| match e {
+            calib::CalibError::Invalid(m) if m.starts_with("length ") => {
+                calib::CalibError::Invalid(format!("{} {}", args.length_flag, &m[7..]))
+            }
+            e => e,
+        })?;
     stop_before_write(&args.out)?;
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;

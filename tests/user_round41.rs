@@ -303,3 +303,40 @@ fn a_length_too_short_for_the_quote_task_names_its_flag() {
         &["--profile-lengths 250 is too short for this model"],
     );
 }
+
+/// `moa eval --ppl-method` beside another backend than cuda is refused naming the value and
+/// what that backend does: `--backend cpu` was told "wgpu always teacher-forces by decode
+/// steps". Before the model loads (a model folder with no weights would fail after).
+#[test]
+fn ppl_method_refusals_name_the_backend_given() {
+    let dir = scratch("ppl-method");
+    let model = common::cli::tiny_model(&dir.join("tiny"));
+    for (backend, says) in [
+        (
+            "cpu",
+            "--backend cpu scores each perplexity window by one forward pass",
+        ),
+        (
+            "wgpu",
+            "--backend wgpu always teacher-forces by decode steps",
+        ),
+    ] {
+        let err = refused(
+            "moa",
+            &["eval", "--model", s(&model), "--backend", backend]
+                .into_iter()
+                .chain([
+                    "--ppl-method",
+                    "both",
+                    "--lengths",
+                    "256",
+                    "--ppl-scored",
+                    "64",
+                    "-q",
+                ])
+                .collect::<Vec<_>>(),
+            &["--ppl-method both is for --backend cuda", says],
+        );
+        assert!(backend == "wgpu" || !err.contains("wgpu"), "{err}");
+    }
+}

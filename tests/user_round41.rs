@@ -6,15 +6,20 @@
 //! got wrong, each pinned here: `moa pipeline --profile-lengths 1024,1024` was refused as
 //! "--lengths gives 1024 twice", a flag the pipeline does not have, and every length,
 //! `--samples` or `--max-new-tokens` refusal of the pipeline opened with one line naming
-//! four flags whatever was at fault; `MOA_WGPU_STATS=1` on a CPU adapter printed the
+//! four flags whatever was at fault; a length too short for the quote task was "length 256
+//! is too short for this model", no flag; `MOA_WGPU_STATS=1` on a CPU adapter printed the
 //! load's warm-up request (two steps of shader compilation, hundreds of ms each) as a
 //! decode summary before the run's own; `moa calib --help` said `--device cuda` recomputes
 //! the whole prompt for every token, where it prefills once and keeps each layer's K and
-//! V (docs/CALIBRATION.md had it right); the CPU adapter's "building the engine" line
-//! promised "10-20 s for SmolLM2" where a cold load took 5 s with the built-in plan and
-//! 170 s with a `--kernels` folder (one attention kernel per layer); a relative or file
-//! `MOA_CACHE` was "model fetch failed: …" in `moa model info` and `moa generate`, which
-//! fetch nothing. Seconds each: tiny models, lavapipe only for a 2-layer model.
+//! V (docs/CALIBRATION.md had it right); README says `--quiet`/`-q` hides a progress bar,
+//! and `moa profile -q` / `moa eval -q` were usage errors; the CPU adapter's "building the
+//! engine" line promised "10-20 s for SmolLM2" where a cold load took 5 s with the built-in
+//! plan and 170 s with a `--kernels` folder (one attention kernel per layer); a relative or
+//! file `MOA_CACHE` was "model fetch failed: …" in `moa model info` and `moa generate`,
+//! which fetch nothing; `moa-compile --check --wgsl-prefill-q-tile 128` suggested a rewrite
+//! without the flag (the same check then failed again), and a default check of a tuned
+//! folder named no flag; `moa eval --backend cpu --ppl-method both` was told of wgpu.
+//! Seconds each: tiny models, lavapipe only for a 2-layer model.
 
 mod common;
 

@@ -449,3 +449,58 @@ fn every_test_the_docs_name_in_brackets_exists() {
         wrong.join("\n")
     );
 }
+
+/// docs/CALIBRATION.md's JSONL example is a pass-key sample as `moa calib` writes one: each
+/// key it shows is a field of the sample or of its `expected`, and its `source` is the
+/// name the default `--passkey-source` (repeat) records. It showed the quote source's
+/// python3-doc name on a pass key (round 41).
+#[test]
+fn the_calibration_jsonl_example_has_the_written_fields_and_source() {
+    let doc = std::fs::read_to_string(root().join("docs/CALIBRATION.md")).unwrap();
+    let start = doc.find("## JSONL").expect("a JSONL section");
+    let block = &doc[start..];
+    let block = &block[block.find("```json").expect("a json block") + 7..];
+    let block = &block[..block.find("```").expect("the block's end")];
+    assert!(block.contains("\"id\": \"passkey-"), "{block}");
+    let repeat = moa::calib::TextSource::parse("repeat").unwrap().name();
+    let sample = moa::calib::CalibSample {
+        id: "passkey-1024-0".into(),
+        task: "passkey".into(),
+        length_level: 1024,
+        prompt_tokens: vec![1, 2],
+        response_tokens: vec![3],
+        n_tokens: 3,
+        response_span: [2, 3],
+        source: repeat.into(),
+        seed: 0,
+        dense_answer_text: String::new(),
+        expected: moa::calib::Expected {
+            answer: String::new(),
+            correct: true,
+            depth: Some(0.5),
+            needle_token: Some(1),
+        },
+    };
+    let v = serde_json::to_value(&sample).unwrap();
+    let fields: BTreeSet<String> = v
+        .as_object()
+        .unwrap()
+        .keys()
+        .chain(v["expected"].as_object().unwrap().keys())
+        .cloned()
+        .collect();
+    let mut rest = block;
+    while let Some(i) = rest.find("\":") {
+        let key = &rest[..i];
+        let key = &key[key.rfind('"').unwrap() + 1..];
+        assert!(
+            fields.contains(key),
+            "`{key}` of the example is no field: {fields:?}"
+        );
+        rest = &rest[i + 2..];
+    }
+    assert!(
+        block.contains(&format!("\"source\": \"{repeat}\"")),
+        "the example's source is not `{repeat}`:\n{block}"
+    );
+}

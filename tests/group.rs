@@ -162,6 +162,8 @@ mod user_round38;
 mod user_round39;
 #[path = "user_round40.rs"]
 mod user_round40;
+#[path = "user_round41.rs"]
+mod user_round41;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -643,10 +643,19 @@ fn check(args: &Args, compiled: &codegen::Compiled, foreign: &[PathBuf]) -> anyh
         flag(args.target.to_possible_value(), "all"),
         flag(args.dtype.to_possible_value(), "f16"),
     );
+    // The WGSL tuning flags too: a check given `--wgsl-prefill-q-tile 128` suggested a
+    // rewrite without it, after which the same check failed again (round 41).
     let rerun = format!(
-        "moa-compile {} -o {} --target {target} --dtype {dtype}",
+        "moa-compile {} -o {} --target {target} --dtype {dtype}{}{}",
         args.plan.display(),
         dir.display(),
+        args.wgsl_prefill_q_tile
+            .map_or(String::new(), |n| format!(" --wgsl-prefill-q-tile {n}")),
+        if args.wgsl_prefill_key_pairs {
+            " --wgsl-prefill-key-pairs"
+        } else {
+            ""
+        },
     );
     let mut want: Vec<(String, String)> = compiled
         .all_artifacts()
@@ -774,6 +783,9 @@ fn check(args: &Args, compiled: &codegen::Compiled, foreign: &[PathBuf]) -> anyh
     if let Some(note) = folder_flags_note(dir, &target, &dtype) {
         eprintln!("  {note}");
     }
+    if let Some(note) = folder_q_tile_note(dir, &compiled.manifest_json()) {
+        eprintln!("  {note}");
+    }
     // What a stopped compile leaves (its marker; the manifest is removed first and
     // written last):
     // 1000+ lines of "differs" for a 400-layer plan said nothing of the cause (round 18).
@@ -863,6 +875,37 @@ fn folder_flags_note(dir: &Path, target: &str, dtype: &str) -> Option<String> {
             "note: {}/manifest.json says the folder was compiled with --target {folder_target} --dtype {storage} \
              (its `targets` and `storage`), and this check compiled --target {target} --dtype {dtype}: \
              give --check the folder's flags, or rewrite the folder with these",
+            dir.display()
+        )
+    })
+}
+
+/// The `tiles.q_tile` of the first WGSL prefill kernel of a manifest's text (what
+/// `--wgsl-prefill-q-tile` sets), if it has one.
+fn wgsl_prefill_q_tile(manifest: &str) -> Option<u64> {
+    let m: serde_json::Value = serde_json::from_str(manifest).ok()?;
+    m["files"]
+        .as_array()?
+        .iter()
+        .filter_map(|f| f["kernels"].as_array())
+        .flatten()
+        .find(|k| k["target"] == "wgsl" && k["phase"] == "prefill")?["abi"]["tiles"]["q_tile"]
+        .as_u64()
+}
+
+/// Where `dir/manifest.json`'s WGSL prefill has another query tile than this check's
+/// compile (`want`, the manifest it would write): a line naming the folder's
+/// `--wgsl-prefill-q-tile`. Every prefill file and the manifest differed, with no word of
+/// the flag (round 41). `--wgsl-prefill-key-pairs` is in the sources only, not the manifest.
+fn folder_q_tile_note(dir: &Path, want: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let (folder, this) = (wgsl_prefill_q_tile(&text)?, wgsl_prefill_q_tile(want)?);
+    (folder != this).then(|| {
+        format!(
+            "note: {}/manifest.json's WGSL prefill has {folder} queries a workgroup \
+             (`tiles.q_tile`), and this check compiled {this}: give --check the folder's \
+             --wgsl-prefill-q-tile {folder} (and --wgsl-prefill-key-pairs if it was compiled \
+             with it, which the manifest does not record), or rewrite the folder with these",
             dir.display()
         )
     })

@@ -83,7 +83,7 @@ pub fn cache_dir() -> Result<PathBuf, ModelError> {
         // A relative cache is one per working folder: `moa model fetch` from one folder
         // and `moa generate` from another said "not fetched" right after a fetch.
         if Path::new(&d).is_relative() {
-            return Err(ModelError::Fetch {
+            return Err(ModelError::CacheSetting {
                 message: format!(
                     "MOA_CACHE `{}` is a relative path, which each run would resolve from its \
                      own working folder: give an absolute one",
@@ -96,7 +96,7 @@ pub fn cache_dir() -> Result<PathBuf, ModelError> {
         // failed "cannot create the cache folder: File exists … needs 192 MB free there".
         let d = PathBuf::from(d);
         if d.exists() && !d.is_dir() {
-            return Err(ModelError::Fetch {
+            return Err(ModelError::CacheSetting {
                 message: format!(
                     "MOA_CACHE `{}` is a file, not a folder: give the folder moa keeps the \
                      fetched model in (made if missing)",
@@ -113,7 +113,7 @@ pub fn cache_dir() -> Result<PathBuf, ModelError> {
     if let Some(h) = nonempty("HOME") {
         return Ok(PathBuf::from(h).join(".cache").join("moa"));
     }
-    Err(ModelError::Fetch {
+    Err(ModelError::CacheSetting {
         message: "no cache folder: set MOA_CACHE (or XDG_CACHE_HOME or HOME)".into(),
     })
 }

@@ -125,6 +125,14 @@ pub enum ModelError {
         /// Where the default model's GGUF file was looked for.
         path: String,
     },
+    /// `MOA_CACHE` names no usable cache folder (a relative path, a file): said by every
+    /// command that looks for the default model, not only `moa model fetch` (`moa model
+    /// info` said "model fetch failed: …", round 41).
+    #[error("{message}")]
+    CacheSetting {
+        /// What is wrong with the setting and what to give instead.
+        message: String,
+    },
     /// `moa model fetch` failed (pip, the network, the wheel's contents).
     #[error("model fetch failed: {message}")]
     Fetch {

@@ -233,10 +233,15 @@ pub struct CalibArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where the dense model answers: cpu (the CPU reference, with a KV cache), or cuda /
-    /// cuda:K (f32 through candle on GPU K, each token recomputing the whole prompt; needs
-    /// a build with the `cuda` feature, scripts/build-cuda-profiler.sh).
+    /// cuda:K (f32 through candle on GPU K, the prompt prefilled once keeping each layer's
+    /// K and V, then one token at a time; needs a build with the `cuda` feature,
+    /// scripts/build-cuda-profiler.sh).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The flag that gave `lengths`, for errors: `--lengths`, or the pipeline's
+    /// `--profile-lengths` / `--validate-length` when it runs this step.
+    #[arg(skip = "--lengths")]
+    pub length_flag: &'static str,
 }
 
 /// `moa profile`.
@@ -271,8 +276,10 @@ pub struct ProfileArgs {
     /// without writing the averaged profile: run n processes, then once without --shard.
     #[arg(long)]
     pub shard: Option<String>,
+    // `-q` as in moa-compile: README says `--quiet`/`-q` hides a progress bar, and
+    // `moa profile -q` / `moa eval -q` were usage errors (round 41).
     /// No progress bar.
-    #[arg(long)]
+    #[arg(long, short)]
     pub quiet: bool,
     /// Where the forward and backward passes run: cpu, or cuda / cuda:K (GPU K; needs a
     /// build with the `cuda` feature, scripts/build-cuda-profiler.sh).

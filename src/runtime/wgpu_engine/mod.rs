@@ -674,6 +674,10 @@ impl WgpuEngine {
             seed: 0,
         };
         let mut req = self.start(&[2], 2, 0)?;
+        // Not the user's request: `MOA_WGPU_STATS=1` printed its two steps (hundreds of
+        // ms each, the compilation) as a decode summary before the run's own (round 41).
+        req.state_mut::<request::WgpuRequest>(request::BACKEND)?
+            .print_stats = false;
         let t = self.prefill_tokens(&mut req, &[vec![0, 1]], greedy)?;
         let t = self.decode_tokens(&mut req, &t, greedy)?;
         self.decode_tokens(&mut req, &t, sampled)?;

@@ -107,7 +107,15 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
             if s.expected.correct { "right" } else { "wrong" }
         );
     };
-    let samples = calib::build_samples(&cfg, &tokenizer, &mut answer, &mut report)?;
+    // "length 256 is too short for this model: …" named no flag (round 41): the library
+    // speaks of lengths, the command of the flag that gave them.
+    let samples =
+        calib::build_samples(&cfg, &tokenizer, &mut answer, &mut report).map_err(|e| match e {
+            calib::CalibError::Invalid(m) if m.starts_with("length ") => {
+                calib::CalibError::Invalid(format!("{} {}", args.length_flag, &m[7..]))
+            }
+            e => e,
+        })?;
     stop_before_write(&args.out)?;
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -222,12 +230,14 @@ pub fn check_args(
         );
     }
     // `--lengths 1024,1024` built each sample twice (2 x --samples at that length).
+    // Named by `flag_of`: `moa pipeline --profile-lengths 1024,1024` was refused as
+    // "--lengths gives 1024 twice", a flag the pipeline does not have (round 41).
     if let Some(n) = lengths
         .iter()
         .enumerate()
         .find_map(|(i, n)| lengths[..i].contains(n).then_some(n))
     {
-        anyhow::bail!("--lengths gives {n} twice: allowed each length once");
+        anyhow::bail!("{} gives {n} twice: allowed each length once", flag_of(*n));
     }
     if let Some(n) = lengths.iter().find(|&&n| n as usize > context) {
         anyhow::bail!(

@@ -116,8 +116,10 @@ pub struct EvalArgs {
     /// file changed since (its hash differs: scored again).
     #[arg(long)]
     pub merge: Option<PathBuf>,
+    // `-q` as in moa-compile: README says `--quiet`/`-q` hides a progress bar, and
+    // `moa profile -q` / `moa eval -q` were usage errors (round 41).
     /// No progress bar.
-    #[arg(long)]
+    #[arg(long, short)]
     pub quiet: bool,
 }
 
@@ -447,7 +449,17 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     let cuda = args.backend == "cuda";
     let on_cpu = args.backend == "cpu";
     if !cuda && args.ppl_method != "prefill" {
-        bail!("--ppl-method is for --backend cuda (wgpu always teacher-forces by decode steps)");
+        // Named by the backend given: `--backend cpu` was told of wgpu (round 41).
+        bail!(
+            "--ppl-method {} is for --backend cuda: --backend {} {}",
+            args.ppl_method,
+            args.backend,
+            if on_cpu {
+                "scores each perplexity window by one forward pass of the CPU reference"
+            } else {
+                "always teacher-forces by decode steps"
+            }
+        );
     }
     if cuda {
         moa::runtime::cuda::ops::driver_present()

@@ -630,14 +630,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // Said before the engine is built: on a CPU adapter that takes minutes the first
         // time, and main.sh's terminal showed nothing at all meanwhile (252 s measured on
         // 2 busy cores), which reads as a hang.
+        // The figures are SmolLM2's cold loads (an empty Mesa cache) on 2 cores, round 41:
+        // 5.3 s with the built-in plan (one attention pipeline for every layer), 170 s
+        // with a --kernels folder (one per layer: moa-compile bakes each layer's rules),
+        // where this said "10-20 s" for both.
         let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
         eprintln!(
             "moa: building the engine on {}{}",
             ctx.adapter_name(),
-            if cpu {
-                " (a CPU adapter: the first run compiles every kernel, 10-20 s for SmolLM2 and minutes for larger models on 2 cores; Mesa keeps them for later runs)"
-            } else {
-                ""
+            match (cpu, args.kernels.is_some()) {
+                (false, _) => "",
+                (true, false) => " (a CPU adapter: the first run compiles every kernel, about 6 s for SmolLM2 and minutes for larger models on 2 cores; Mesa keeps them for later runs)",
+                (true, true) => " (a CPU adapter: the first run compiles every kernel, and a --kernels folder has an attention kernel per layer: 100-250 s for SmolLM2 on 2 cores, minutes more for larger models; Mesa keeps them for later runs)",
             }
         );
         match (&args.kernels, &plan) {

@@ -34,6 +34,7 @@ fn calib_file(
     args: &PipelineArgs,
     path: &Path,
     lengths: &[u32],
+    length_flag: &'static str,
     samples: usize,
     seed: u64,
 ) -> anyhow::Result<bool> {
@@ -75,6 +76,7 @@ fn calib_file(
         text_scored: args.text_scored,
         model: args.model.clone(),
         device: args.device.clone(),
+        length_flag,
     })?;
     Ok(true)
 }
@@ -451,8 +453,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         context,
         &model_path,
         least_prompt,
-    )
-    .context("--profile-lengths, --validate-length, --samples or --max-new-tokens")?;
+    )?;
     if args.validate_samples + args.text_samples == 0 {
         bail!("--validate-samples 0 (with no --text-samples) leaves nothing to validate: allowed 1 or more");
     }
@@ -521,6 +522,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         &args,
         &calib_path,
         &args.profile_lengths,
+        "--profile-lengths",
         args.samples,
         args.seed,
     )?;
@@ -532,6 +534,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         &args,
         &heldout,
         &[args.validate_length],
+        "--validate-length",
         args.validate_samples,
         args.seed.wrapping_add(1_000_003),
     )?;

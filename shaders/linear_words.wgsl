@@ -8,24 +8,17 @@
 // linear.wgsl's 4 × 4 block computes every dot product four times) × 4 output columns.
 // Weights are row-major [n_out, k] (PyTorch Linear layout); the host takes this shader
 // only where k is a multiple of 8 (a row starts on a word). The host prepends
-// `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused).
+// `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused) and one of the two
+// weight sources, which bind `w` and define `load_w8(col, i)`: linear_words_buffer.wgsl
+// (a storage buffer) or linear_words_texture.wgsl (an rgba32uint texture: on llvmpipe a
+// storage load is a gather lane by lane and a texture load is vectorized, DESIGN.md §7).
 
 override ROWS: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: ProductParams;
 @group(0) @binding(1) var<storage, read> x: array<xtype>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-// Eight weights of row `col` from k index `i` (a multiple of 8), as two vec4s.
-fn load_w8(col: u32, i: u32) -> array<vec4<f32>, 2> {
-    let q = w[(col * params.k + i) / 8u];
-    return array<vec4<f32>, 2>(
-        vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
-        vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
-    );
-}
 
 fn load_x4(row: u32, i: u32) -> vec4<f32> {
     let o = row * params.k + i;

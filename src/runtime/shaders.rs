@@ -43,11 +43,27 @@ pub const LINEAR: Shader = Shader {
 /// `linear_words.wgsl`: [`LINEAR`]'s product for f16 weights read eight at a time
 /// (16-byte words; K a multiple of 8), `ROWS` (an override, 1 or 4) rows × 4 output columns
 /// per invocation: the products of adapters without subgroups of a fixed size (CPU
-/// adapters), where every per-lane load is a gather.
+/// adapters), where every per-lane load is a gather. Weights from a storage buffer
+/// (`linear_words_buffer.wgsl`).
 pub const LINEAR_WORDS: Shader = Shader {
     name: "linear_words.wgsl",
     entry_point: "moa_linear_words",
-    source: include_str!("../../shaders/linear_words.wgsl"),
+    source: concat!(
+        include_str!("../../shaders/linear_words_buffer.wgsl"),
+        include_str!("../../shaders/linear_words.wgsl")
+    ),
+};
+/// [`LINEAR_WORDS`] with its weights from an `rgba32uint` texture
+/// (`linear_words_texture.wgsl`: word t of a part at texel `(t % TEX_WIDTH, t / TEX_WIDTH)`,
+/// `TEX_WIDTH` an override, default 8192): the CPU adapters' products, where a texture
+/// load is vectorized and a storage load is not (`MOA_WGPU_TEXTURE_WEIGHTS`).
+pub const LINEAR_WORDS_TEXTURE: Shader = Shader {
+    name: "linear_words.wgsl",
+    entry_point: "moa_linear_words",
+    source: concat!(
+        include_str!("../../shaders/linear_words_texture.wgsl"),
+        include_str!("../../shaders/linear_words.wgsl")
+    ),
 };
 /// `linear_tiled.wgsl`: [`LINEAR`]'s product for GPU adapters without matrix units, a
 /// 64 × 64 output tile per workgroup of 16 × 16 invocations with K staged through
@@ -141,6 +157,7 @@ pub const ALL: &[Shader] = &[
     RMSNORM,
     LINEAR,
     LINEAR_WORDS,
+    LINEAR_WORDS_TEXTURE,
     LINEAR_TILED,
     MATVEC,
     MATVEC_ROPE,

@@ -91,6 +91,10 @@ pub struct WgpuEngine {
     split_k_matvec: bool,
     /// Many-row products off matrix units on `linear_tiled.wgsl` (`MOA_WGPU_TILED`).
     tiled_products: bool,
+    /// The f16 product weights also in textures, which `linear_words.wgsl` reads
+    /// (`MOA_WGPU_TEXTURE_WEIGHTS`; `auto` = on CPU adapters, where a texture load is
+    /// vectorized and a storage load is not).
+    texture_weights: bool,
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
     subgroup: Option<u32>,
@@ -394,6 +398,14 @@ impl WgpuEngine {
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
+        let texture_weights = storage == StorageType::F16
+            && options
+                .texture_weights
+                .unwrap_or(ctx.adapter_info().device_type == wgpu::DeviceType::Cpu);
+        let texture_shape = texture_weights.then(|| weights::TextureShape {
+            width: weights::TEXTURE_WIDTH,
+            max_height: device.limits().max_texture_dimension_2d,
+        });
         let pipes = Pipelines::new(
             &device,
             storage,
@@ -404,6 +416,7 @@ impl WgpuEngine {
             options.unchecked_products,
             options.rope_tokens,
             options.tiled_block,
+            texture_weights,
             &fit_shapes(
                 &options,
                 &config,
@@ -411,7 +424,14 @@ impl WgpuEngine {
                 device.limits().max_compute_invocations_per_workgroup,
             ),
         )?;
-        let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
+        let weights = DeviceWeights::upload(
+            &device,
+            &queue,
+            &model.weights,
+            storage,
+            max_binding,
+            texture_shape,
+        )?;
         let DeviceWeights {
             embed,
             lm_head,
@@ -526,6 +546,7 @@ impl WgpuEngine {
             tiled_products: options
                 .tiled
                 .unwrap_or(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu),
+            texture_weights,
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: options.subgroup_matvec,
             coop,
@@ -788,6 +809,7 @@ impl WgpuEngine {
             self.options.unchecked_products,
             self.options.rope_tokens,
             self.options.tiled_block,
+            self.texture_weights,
             &fit_shapes(
                 &self.options,
                 &self.config,
@@ -864,7 +886,10 @@ impl WgpuEngine {
             }
         };
         if !self.split_k_matvec {
-            let form = if self.pipes.linear_words.is_some() {
+            let form = if self.texture_weights {
+                "one dot product per invocation, f16 weights eight a load from textures \
+                 where K allows (linear_words.wgsl, MOA_WGPU_TEXTURE_WEIGHTS)"
+            } else if self.pipes.linear_words.is_some() {
                 "one dot product per invocation, f16 weights eight a load where K allows \
                  (linear_words.wgsl)"
             } else {
@@ -1018,6 +1043,10 @@ impl Engine for WgpuEngine {
                 " (128 × 128 workgroup tiles, linear_tiled.wgsl)"
             }
             (None, true) => " (64 × 64 workgroup tiles, linear_tiled.wgsl)",
+            (None, false) if self.texture_weights => {
+                " (a 4 × 4 block an invocation, f16 weights eight a load from textures \
+                 where K allows: linear_words.wgsl, MOA_WGPU_TEXTURE_WEIGHTS)"
+            }
             (None, false) if self.pipes.linear_words.is_some() => {
                 " (a 4 × 4 block an invocation, f16 weights eight a load where K allows: \
                  linear_words.wgsl)"

@@ -445,6 +445,12 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
+    /// `MOA_WGPU_TEXTURE_WEIGHTS` (default `auto`: on CPU adapters): the f16 product
+    /// weights whose K is a multiple of 8 also uploaded as `rgba32uint` textures (8192
+    /// texels a row), which `linear_words.wgsl` reads: on llvmpipe a texture load is
+    /// vectorized and a storage load a gather lane by lane (DESIGN.md §7). The storage
+    /// form is kept too (the fused, subgroup and embedding paths read it).
+    pub texture_weights: Option<bool>,
     /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
     /// ([`super::DecodeStats::summary`]) to stderr when it ends.
     pub print_stats: bool,
@@ -660,6 +666,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_mask_select: true,
             coop_attention_score_regs: true,
             warm_up: None,
+            texture_weights: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
             coop_head_tiles: 2,
@@ -816,6 +823,7 @@ impl WgpuEngineOptions {
                 d.coop_attention_score_regs,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
+            texture_weights: tristate(env, "MOA_WGPU_TEXTURE_WEIGHTS")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
                 env,
@@ -1286,6 +1294,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_MASK_SELECT",
     "MOA_WGPU_COOP_ATTN_SCORE_REGS",
     "MOA_WGPU_WARM",
+    "MOA_WGPU_TEXTURE_WEIGHTS",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
     "MOA_WGPU_COOP_HEAD_TILES",
@@ -1685,6 +1694,7 @@ mod tests {
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_FEED_IN_PLACE", "1"),
             ("MOA_WGPU_WARM", "auto"),
+            ("MOA_WGPU_TEXTURE_WEIGHTS", "0"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
@@ -1710,6 +1720,13 @@ mod tests {
         assert!(!o.submit_ahead);
         assert!(o.feed_in_place && !WgpuEngineOptions::default().feed_in_place);
         assert_eq!(o.warm_up, None);
+        assert_eq!(
+            (
+                o.texture_weights,
+                WgpuEngineOptions::default().texture_weights
+            ),
+            (Some(false), None)
+        );
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
@@ -1743,6 +1760,7 @@ mod tests {
     fn a_malformed_value_is_an_error_naming_the_variable_value_and_choices() {
         for (name, value, accepted) in [
             ("MOA_WGPU_SPLIT_K", "abc", "0, 1 or auto"),
+            ("MOA_WGPU_TEXTURE_WEIGHTS", "on", "0, 1 or auto"),
             ("MOA_WGPU_ARGMAX2", "yes", "0 or 1"),
             ("MOA_WGPU_MATVEC", "subgroup", "sg or tree"),
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4, 8 or auto"),

@@ -407,6 +407,10 @@ pub(crate) fn coop_linear_pipeline(
 pub(super) struct LinearWords {
     pub(super) one: [wgpu::ComputePipeline; 2],
     pub(super) four: [wgpu::ComputePipeline; 2],
+    /// The same with the weights from textures (`linear_words_texture.wgsl`,
+    /// [`super::weights::Part::texture`]), `[one, four]`, where the engine uploads them
+    /// (`MOA_WGPU_TEXTURE_WEIGHTS`).
+    pub(super) texture: Option<[[wgpu::ComputePipeline; 2]; 2]>,
 }
 
 pub(super) struct Pipelines {
@@ -467,6 +471,7 @@ impl Pipelines {
         unchecked: bool,
         rope_tokens: u32,
         tiled_block: u32,
+        textures: bool,
         fit: &[(usize, (u32, u32))],
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
@@ -665,16 +670,20 @@ impl Pipelines {
                     input: storage,
                     ..types
                 };
-                let words = |rows: f64| -> Result<[wgpu::ComputePipeline; 2], EngineError> {
-                    let c = [("ROWS", rows)];
-                    Ok([
-                        pipe_with(shaders::LINEAR_WORDS, types, &c)?,
-                        pipe_with(shaders::LINEAR_WORDS, attn, &c)?,
-                    ])
-                };
+                let words =
+                    |s: Shader, rows: f64| -> Result<[wgpu::ComputePipeline; 2], EngineError> {
+                        let c = [("ROWS", rows)];
+                        Ok([pipe_with(s, types, &c)?, pipe_with(s, attn, &c)?])
+                    };
+                let tex = shaders::LINEAR_WORDS_TEXTURE;
                 Some(LinearWords {
-                    one: words(1.0)?,
-                    four: words(4.0)?,
+                    one: words(shaders::LINEAR_WORDS, 1.0)?,
+                    four: words(shaders::LINEAR_WORDS, 4.0)?,
+                    texture: if textures {
+                        Some([words(tex, 1.0)?, words(tex, 4.0)?])
+                    } else {
+                        None
+                    },
                 })
             } else {
                 None

@@ -154,6 +154,43 @@ impl WgpuEngine {
         }
     }
 
+    /// [`Self::dispatch_bound`] with binding 2 a texture (`texture`) instead of `views`'
+    /// binding 2: `linear_words.wgsl`'s texture form.
+    pub(super) fn dispatch_texture(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        views: &[(u32, View)],
+        texture: &wgpu::TextureView,
+        groups: [u32; 3],
+    ) -> Dispatch {
+        let mut entries: Vec<wgpu::BindGroupEntry<'_>> = views
+            .iter()
+            .filter(|(binding, _)| *binding != 2)
+            .map(|(binding, v)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: v.buf,
+                    offset: v.offset,
+                    size: None,
+                }),
+            })
+            .collect();
+        entries.push(wgpu::BindGroupEntry {
+            binding: 2,
+            resource: wgpu::BindingResource::TextureView(texture),
+        });
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch {
+            pipeline: pipeline.clone(),
+            bind,
+            groups,
+        }
+    }
+
     /// Can a fused pass also fuse RoPE and the cache write into the QKV product
     /// (`moa_matvec_rope`)? Its workgroups own whole rotation pairs, so head_dim must be a
     /// multiple of 4 and every part of the split QKV weight must start on a head.
@@ -290,11 +327,26 @@ impl WgpuEngine {
                     )
                 }
                 (Input::Plain | Input::Attention, None, Some(w)) => {
+                    let four = usize::from(rows >= 4);
                     let (set, rows_per) = if rows < 4 { (&w.one, 1) } else { (&w.four, 4) };
-                    (
-                        &set[usize::from(matches!(input, Input::Attention))],
-                        [256, rows_per],
-                    )
+                    let attn = usize::from(matches!(input, Input::Attention));
+                    // The texture form where this part has one (CPU adapters,
+                    // `MOA_WGPU_TEXTURE_WEIGHTS`): the same product, weights from texels.
+                    if let (Some(tex), Some(view)) = (&w.texture, &part.texture) {
+                        let groups = [
+                            (n_out as u32).div_ceil(256),
+                            (rows as u32).div_ceil(rows_per),
+                            1,
+                        ];
+                        d.push(self.dispatch_texture(
+                            &tex[four][attn],
+                            &buffers[..5],
+                            view,
+                            groups,
+                        ));
+                        continue;
+                    }
+                    (&set[attn], [256, rows_per])
                 }
                 (Input::Plain, None, None) => (&self.pipes.linear, [256, 4]),
                 (Input::Attention, None, None) => (&self.pipes.linear_attn, [256, 4]),

@@ -15,9 +15,26 @@ use crate::runtime::wgpu::tensor_bytes;
 /// Rows `[row0, row0 + rows)` of a matrix in one buffer (row-major, `[rows, cols]`).
 pub(super) struct Part {
     pub(super) buffer: wgpu::Buffer,
+    /// The same rows as an `Rgba32Uint` texture of [`TextureShape::width`] texels a row
+    /// (16-byte words of eight f16, word t at `(t % width, t / width)`, the last row
+    /// zero-padded), where the CPU adapters' `linear_words.wgsl` reads them
+    /// (`MOA_WGPU_TEXTURE_WEIGHTS`); `None` elsewhere.
+    pub(super) texture: Option<wgpu::TextureView>,
     pub(super) row0: usize,
     pub(super) rows: usize,
 }
+
+/// The texture form of the product weights: `width` texels (16 bytes each) a texture row,
+/// at most `max_height` rows a texture (the device's `max_texture_dimension_2d`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TextureShape {
+    pub(super) width: u32,
+    pub(super) max_height: u32,
+}
+
+/// Texels a texture row of the product weights (the shader's `TEX_WIDTH` default): the
+/// probe's layout (benches/lavapipe/s52/tex_probe.rs), within every adapter's 2D limit.
+pub(super) const TEXTURE_WIDTH: u32 = 8192;
 
 /// A row-major `[rows, cols]` matrix on the device, as one or more row ranges (parts), each
 /// within the storage binding limit. A product reads one part per dispatch and writes the
@@ -89,6 +106,8 @@ struct Uploader<'d> {
     bytes: u64,
     /// Bytes uploaded since the last flush.
     pending: u64,
+    /// Where f16 matrices with `cols` a multiple of 8 also get the texture form.
+    texture: Option<TextureShape>,
 }
 
 /// Flush uploads every this many bytes. A buffer created with contents goes through a
@@ -144,7 +163,25 @@ impl Uploader<'_> {
         t: StorageType,
     ) -> Result<Matrix, EngineError> {
         let cols = data.len() / rows;
-        let per = rows_per_part(name, rows, cols, t.bytes() as u64, self.max_binding)?;
+        let mut per = rows_per_part(name, rows, cols, t.bytes() as u64, self.max_binding)?;
+        let texture = self
+            .texture
+            .filter(|_| t == StorageType::F16 && cols.is_multiple_of(8) && cols > 0);
+        if let Some(shape) = texture {
+            // A part's words must fit one texture: width × max_height texels of 8 weights.
+            let fit =
+                (u64::from(shape.width) * u64::from(shape.max_height) * 8 / cols as u64) as usize;
+            if fit == 0 {
+                return Err(EngineError::TooLarge {
+                    name: format!("{name} (one row of {cols} elements as a texture)"),
+                    bytes: cols as u64 * 2,
+                    limit: u64::from(shape.width) * u64::from(shape.max_height) * 16,
+                });
+            }
+            if fit < per {
+                per = if fit >= 8 { fit / 4 * 4 } else { fit };
+            }
+        }
         let mut parts = Vec::new();
         let mut row0 = 0;
         while row0 < rows {
@@ -155,14 +192,61 @@ impl Uploader<'_> {
             } else {
                 format!("{name}[rows {row0}..{}]", row0 + n)
             };
+            let bytes = tensor_bytes(slice, t);
+            let texture = match texture {
+                Some(shape) => Some(self.texture(&label, &bytes, shape)?),
+                None => None,
+            };
             parts.push(Part {
-                buffer: self.buffer(&label, &tensor_bytes(slice, t))?,
+                buffer: self.buffer(&label, &bytes)?,
+                texture,
                 row0,
                 rows: n,
             });
             row0 += n;
         }
         Ok(Matrix { parts, rows, cols })
+    }
+
+    /// `bytes` (whole 16-byte words) as an `Rgba32Uint` texture of `shape.width` texels a
+    /// row, the last row zero-padded; the caller keeps the word count within
+    /// `shape.width × shape.max_height`.
+    fn texture(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        shape: TextureShape,
+    ) -> Result<wgpu::TextureView, EngineError> {
+        let texels = bytes.len().div_ceil(16) as u64;
+        let width = u64::from(shape.width);
+        let height = texels.div_ceil(width).max(1);
+        let mut padded = bytes.to_vec();
+        padded.resize((width * height * 16) as usize, 0);
+        self.bytes += padded.len() as u64;
+        let texture = self.device.create_texture_with_data(
+            self.queue,
+            &wgpu::TextureDescriptor {
+                label: Some(name),
+                size: wgpu::Extent3d {
+                    width: shape.width,
+                    height: height as u32,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Uint,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            &padded,
+        );
+        self.pending += padded.len() as u64;
+        if self.pending >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(texture.create_view(&Default::default()))
     }
 
     /// A norm vector in f32, in one binding.
@@ -173,14 +257,18 @@ impl Uploader<'_> {
 
 impl DeviceWeights {
     /// Uploads `w`: matrices in `storage`, split by rows where above the adapter's storage
-    /// binding limit (`max_binding` bytes); norms in f32. A norm vector or a single matrix
-    /// row above the limit is [`EngineError::TooLarge`], naming it.
+    /// binding limit (`max_binding` bytes) or, with `texture`, above a texture's words;
+    /// norms in f32. With `texture`, f16 matrices whose columns are a multiple of 8 get
+    /// the texture form too ([`Part::texture`]; both forms are kept and counted in
+    /// `bytes`). A norm vector or a single matrix row above the limit is
+    /// [`EngineError::TooLarge`], naming it.
     pub(super) fn upload(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         w: &Weights,
         storage: StorageType,
         max_binding: u64,
+        texture: Option<TextureShape>,
     ) -> Result<DeviceWeights, EngineError> {
         let mut up = Uploader {
             device,
@@ -188,6 +276,7 @@ impl DeviceWeights {
             max_binding,
             bytes: 0,
             pending: 0,
+            texture,
         };
         let embed = up.matrix(
             "token_embd",
@@ -242,4 +331,29 @@ impl DeviceWeights {
             bytes: up.bytes,
         })
     }
+}
+
+/// `data` (`[rows, data.len() / rows]`) as a [`Matrix`] in f16 with the texture form of
+/// `shape` and a binding limit of `max_binding` bytes: the texture products' unit test,
+/// which forces small textures so a matrix splits into several parts.
+#[cfg(test)]
+pub(super) fn texture_matrix(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    data: &[f32],
+    rows: usize,
+    shape: TextureShape,
+    max_binding: u64,
+) -> Result<Matrix, EngineError> {
+    let mut up = Uploader {
+        device,
+        queue,
+        max_binding,
+        bytes: 0,
+        pending: 0,
+        texture: Some(shape),
+    };
+    let m = up.matrix("texture test", data, rows, StorageType::F16)?;
+    up.flush()?;
+    Ok(m)
 }

@@ -657,6 +657,57 @@ mod tests {
         }
     }
 
+    /// The engine with its product weights in textures (`MOA_WGPU_TEXTURE_WEIGHTS=1`, opt-in)
+    /// against the same engine on storage buffers: the prefill logits and two greedy decode
+    /// steps equal bit for bit (the same products in the same order, only where the weights
+    /// are read from differs). On lavapipe (CI) the decode products and the few-row
+    /// prefill products run `linear_words.wgsl`, so this is the texture path through
+    /// `record.rs`'s binding; elsewhere the flag is a no-op and the equality trivial.
+    #[test]
+    fn texture_weights_give_the_storage_engines_logits_and_tokens() {
+        use crate::runtime::engine::{Engine, Sampling};
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        if !ctx.has_f16() {
+            return;
+        }
+        let model = tiny_model();
+        let run = |texture: bool| {
+            let options = WgpuEngineOptions {
+                texture_weights: Some(texture),
+                split_k: Some(false),
+                tiled: Some(false),
+                ..WgpuEngineOptions::default()
+            };
+            let engine = WgpuEngine::new_with_options(&ctx, &model, None, false, options).unwrap();
+            let prompts = vec![vec![1u32, 7, 3, 9, 4], vec![2u32, 8, 5]];
+            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
+            let logits = engine.prefill_logits(&mut req, &prompts).unwrap();
+            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
+            let mut tokens = engine
+                .prefill_tokens(&mut req, &prompts, Sampling::greedy())
+                .unwrap();
+            for _ in 0..2 {
+                let next = engine
+                    .decode_tokens(&mut req, &tokens[tokens.len() - 2..], Sampling::greedy())
+                    .unwrap();
+                tokens.extend(next);
+            }
+            (engine.describe(), logits, tokens)
+        };
+        let (on_desc, on_logits, on_tokens) = run(true);
+        let (_, off_logits, off_tokens) = run(false);
+        if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+            assert!(on_desc.contains("from textures"), "{on_desc}");
+        }
+        assert_eq!(on_tokens, off_tokens);
+        let bits = |l: &[Vec<f32>]| -> Vec<Vec<u32>> {
+            l.iter()
+                .map(|r| r.iter().map(|v| v.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(&on_logits), bits(&off_logits));
+    }
+
     fn tiny_model() -> Model {
         let mut c = like("smollm2-135m").unwrap();
         (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (1, 64, 96, 50);

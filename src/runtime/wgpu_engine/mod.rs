@@ -92,8 +92,8 @@ pub struct WgpuEngine {
     /// Many-row products off matrix units on `linear_tiled.wgsl` (`MOA_WGPU_TILED`).
     tiled_products: bool,
     /// The f16 product weights also in textures, which `linear_words.wgsl` reads
-    /// (`MOA_WGPU_TEXTURE_WEIGHTS`; `auto` = on CPU adapters, where a texture load is
-    /// vectorized and a storage load is not).
+    /// (`MOA_WGPU_TEXTURE_WEIGHTS=1`, meant for CPU adapters, where a texture load is
+    /// vectorized and a storage load is not; `auto` = off while the storage copies stay).
     texture_weights: bool,
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
@@ -398,10 +398,10 @@ impl WgpuEngine {
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
-        let texture_weights = storage == StorageType::F16
-            && options
-                .texture_weights
-                .unwrap_or(ctx.adapter_info().device_type == wgpu::DeviceType::Cpu);
+        // Opt-in for now (`auto` = off): the storage copies stay beside the textures, so
+        // on would double a CPU adapter's product weights (DESIGN.md §7.3).
+        let texture_weights =
+            storage == StorageType::F16 && options.texture_weights.unwrap_or(false);
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
             max_height: device.limits().max_texture_dimension_2d,

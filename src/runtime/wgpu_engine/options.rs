@@ -445,7 +445,8 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
-    /// `MOA_WGPU_TEXTURE_WEIGHTS` (default `auto`: on CPU adapters): the f16 product
+    /// `MOA_WGPU_TEXTURE_WEIGHTS` (default `auto`: off until the storage copies can go; `1`
+    /// is meant for CPU adapters, where it halves lavapipe's SmolLM2 decode step): the f16 product
     /// weights whose K is a multiple of 8 also uploaded as `rgba32uint` textures (8192
     /// texels a row), which `linear_words.wgsl` reads: on llvmpipe a texture load is
     /// vectorized and a storage load a gather lane by lane (DESIGN.md §7). The storage

@@ -131,27 +131,7 @@ impl WgpuEngine {
         views: &[(u32, View)],
         groups: [u32; 3],
     ) -> Dispatch {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = views
-            .iter()
-            .map(|(binding, v)| wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: v.buf,
-                    offset: v.offset,
-                    size: None,
-                }),
-            })
-            .collect();
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        Dispatch {
-            pipeline: pipeline.clone(),
-            bind,
-            groups,
-        }
+        self.dispatch_views(pipeline, views, None, groups)
     }
 
     /// [`Self::dispatch_bound`] with binding 2 a texture (`texture`) instead of `views`'
@@ -163,9 +143,21 @@ impl WgpuEngine {
         texture: &wgpu::TextureView,
         groups: [u32; 3],
     ) -> Dispatch {
+        self.dispatch_views(pipeline, views, Some(texture), groups)
+    }
+
+    /// The one bind-group builder of [`Self::dispatch_bound`] and [`Self::dispatch_texture`]:
+    /// each view at its binding, binding 2 replaced by `texture` where given.
+    fn dispatch_views(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        views: &[(u32, View)],
+        texture: Option<&wgpu::TextureView>,
+        groups: [u32; 3],
+    ) -> Dispatch {
         let mut entries: Vec<wgpu::BindGroupEntry<'_>> = views
             .iter()
-            .filter(|(binding, _)| *binding != 2)
+            .filter(|(binding, _)| texture.is_none() || *binding != 2)
             .map(|(binding, v)| wgpu::BindGroupEntry {
                 binding: *binding,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -175,10 +167,12 @@ impl WgpuEngine {
                 }),
             })
             .collect();
-        entries.push(wgpu::BindGroupEntry {
-            binding: 2,
-            resource: wgpu::BindingResource::TextureView(texture),
-        });
+        if let Some(texture) = texture {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 2,
+                resource: wgpu::BindingResource::TextureView(texture),
+            });
+        }
         let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),

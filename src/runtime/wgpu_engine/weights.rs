@@ -117,7 +117,24 @@ struct Uploader<'d> {
 /// on lavapipe, where device memory is host memory).
 const FLUSH_BYTES: u64 = 256 << 20;
 
-impl Uploader<'_> {
+impl<'d> Uploader<'d> {
+    /// An uploader with nothing sent yet.
+    fn new(
+        device: &'d wgpu::Device,
+        queue: &'d wgpu::Queue,
+        max_binding: u64,
+        texture: Option<TextureShape>,
+    ) -> Self {
+        Uploader {
+            device,
+            queue,
+            max_binding,
+            bytes: 0,
+            pending: 0,
+            texture,
+        }
+    }
+
     fn buffer(&mut self, name: &str, bytes: &[u8]) -> Result<wgpu::Buffer, EngineError> {
         self.bytes += bytes.len() as u64;
         if bytes.len() as u64 > self.max_binding {
@@ -168,19 +185,17 @@ impl Uploader<'_> {
             .texture
             .filter(|_| t == StorageType::F16 && cols.is_multiple_of(8) && cols > 0);
         if let Some(shape) = texture {
-            // A part's words must fit one texture: width × max_height texels of 8 weights.
-            let fit =
-                (u64::from(shape.width) * u64::from(shape.max_height) * 8 / cols as u64) as usize;
-            if fit == 0 {
-                return Err(EngineError::TooLarge {
-                    name: format!("{name} (one row of {cols} elements as a texture)"),
-                    bytes: cols as u64 * 2,
-                    limit: u64::from(shape.width) * u64::from(shape.max_height) * 16,
-                });
-            }
-            if fit < per {
-                per = if fit >= 8 { fit / 4 * 4 } else { fit };
-            }
+            // A part's words must also fit one texture: width × max_height 16-byte texels,
+            // with the same rounding as a binding's parts.
+            let capacity = u64::from(shape.width) * u64::from(shape.max_height) * 16;
+            let name = format!("{name} as a texture");
+            per = per.min(rows_per_part(
+                &name,
+                rows,
+                cols,
+                t.bytes() as u64,
+                capacity,
+            )?);
         }
         let mut parts = Vec::new();
         let mut row0 = 0;
@@ -270,14 +285,7 @@ impl DeviceWeights {
         max_binding: u64,
         texture: Option<TextureShape>,
     ) -> Result<DeviceWeights, EngineError> {
-        let mut up = Uploader {
-            device,
-            queue,
-            max_binding,
-            bytes: 0,
-            pending: 0,
-            texture,
-        };
+        let mut up = Uploader::new(device, queue, max_binding, texture);
         let embed = up.matrix(
             "token_embd",
             &w.token_embd.data,
@@ -345,14 +353,7 @@ pub(super) fn texture_matrix(
     shape: TextureShape,
     max_binding: u64,
 ) -> Result<Matrix, EngineError> {
-    let mut up = Uploader {
-        device,
-        queue,
-        max_binding,
-        bytes: 0,
-        pending: 0,
-        texture: Some(shape),
-    };
+    let mut up = Uploader::new(device, queue, max_binding, Some(shape));
     let m = up.matrix("texture test", data, rows, StorageType::F16)?;
     up.flush()?;
     Ok(m)

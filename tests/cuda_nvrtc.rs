@@ -244,13 +244,16 @@ fn written_kernels_compile_without_unused_warnings() {
 /// Session 36: the scalar f32 decode as sub-groups too.
 #[test]
 fn wide_gqa_groups_compile_for_sm90() {
-    for (q_heads, kv_heads, head_dim) in [
+    for (shape, (q_heads, kv_heads, head_dim)) in [
         (16, 1, 64),
         (32, 1, 64),
         (32, 1, 128),
         (24, 2, 128),
         (64, 1, 256),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let plan = Plan::dense(ModelShape {
             name: None,
             layers: 1,
@@ -261,8 +264,14 @@ fn wide_gqa_groups_compile_for_sm90() {
         })
         .unwrap();
         // Session 36: the scalar (f32) decode as sub-groups too (64 / 1 at head_dim 256 was
-        // refused in f32: 330 752 bytes of shared memory whole).
-        for storage in [StorageType::F16, StorageType::Bf16, StorageType::F32] {
+        // refused in f32: 330 752 bytes of shared memory whole). The first shape in every
+        // storage type, each other in one, taking turns (`common::sweeps`): 64 / 1 at 256 in
+        // f32, 32 / 1 at 128 in bf16 (with its whole group, `G`).
+        let storages = [StorageType::F16, StorageType::F32, StorageType::Bf16];
+        for (s, storage) in storages.into_iter().enumerate() {
+            if !sweeps::runs(shape, shape == 0, s, storages.len()) {
+                continue;
+            }
             let module = lower(&plan, storage);
             let tag = format!("gqa{q_heads}-{kv_heads}-{head_dim}-{}", storage.name());
             assert_eq!(compile_module(&tag, &module, |_| true), 1);
@@ -294,13 +303,18 @@ fn wide_gqa_groups_compile_for_sm90() {
 
 /// Session 36 (s36-mqa): all sub-groups of 8 of a KV head sharing one block's staged K/V
 /// tiles (`A`), with `WARPS` warps per MMA column tile. The forms measured on the H200
-/// compile for groups of 16, 32 and 12 (2 × 6) in f16 and bf16; the ABI's block, key tile
+/// compile for groups of 16, 32 and 12 (2 × 6) in f16 and bf16 (each MMA type on some
+/// shape; every pair under `MOA_TEST_FULL=1`); the ABI's block, key tile
 /// and `tiles.sub_groups` follow the form, and ptxas's registers and spills of each decode
 /// kernel are printed (`--nocapture`, with `MOA_PTXAS`; head_dim 128: 4x3 and 4x5 128
 /// registers, no spills).
 #[test]
 fn sub_groups_sharing_a_block_compile_for_sm90() {
-    for (q_heads, kv_heads, head_dim) in [(32, 2, 128), (32, 1, 128), (16, 1, 64), (24, 2, 128)] {
+    for (shape, (q_heads, kv_heads, head_dim)) in
+        [(32, 2, 128), (32, 1, 128), (16, 1, 64), (24, 2, 128)]
+            .into_iter()
+            .enumerate()
+    {
         let plan = Plan::dense(ModelShape {
             name: None,
             layers: 1,
@@ -311,7 +325,14 @@ fn sub_groups_sharing_a_block_compile_for_sm90() {
         })
         .unwrap();
         let group = q_heads / kv_heads;
-        for storage in [StorageType::F16, StorageType::Bf16] {
+        // The first shape in both MMA types, each other in one (`common::sweeps`).
+        for (s, storage) in [StorageType::F16, StorageType::Bf16]
+            .into_iter()
+            .enumerate()
+        {
+            if !sweeps::runs(shape, shape == 0, s, 2) {
+                continue;
+            }
             let module = lower(&plan, storage);
             for v in ["4x3eqmskvA", "4x5eqmskvA"] {
                 let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
@@ -384,7 +405,7 @@ fn prefill_compiles_without_sm90a_features() {
 #[test]
 fn prefill_variants_compile() {
     let module = lower(&llama3_8b(), StorageType::Bf16);
-    for (i, v) in [
+    let variants = [
         "2x64x2",
         "2x64x2p",
         "2x64x1",
@@ -405,9 +426,14 @@ fn prefill_variants_compile() {
         "2x64x1wgnc",
         "2x64x1owgnck",
         "2x64x1owgnct",
-    ]
-    .into_iter()
-    .enumerate()
+    ];
+    // Every choice in CI, inside its longest combination (`common::sweeps::cover`).
+    let chosen = sweeps::cover(&variants);
+    for (i, v) in variants
+        .into_iter()
+        .zip(chosen)
+        .filter_map(|(v, c)| c.then_some(v))
+        .enumerate()
     {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -981,7 +1007,7 @@ fn decode_merges_clusters_in_distributed_shared_memory() {
 #[test]
 fn pv_f16_prefill_compiles() {
     let module = lower(&llama3_8b(), StorageType::Bf16);
-    for (i, v) in [
+    let variants = [
         "2x64x1owgh",
         "2x64x1wgh",
         "2x64x1wh",
@@ -1013,9 +1039,14 @@ fn pv_f16_prefill_compiles() {
         "3x64x1owghvunctfbdm",
         "3x64x1owghvuncafbdzm",
         "3x64x1owghvunctfbdHQm",
-    ]
-    .into_iter()
-    .enumerate()
+    ];
+    // Every choice in CI, inside its longest combination (`common::sweeps::cover`).
+    let chosen = sweeps::cover(&variants);
+    for (i, v) in variants
+        .into_iter()
+        .zip(chosen)
+        .filter_map(|(v, c)| c.then_some(v))
+        .enumerate()
     {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

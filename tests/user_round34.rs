@@ -5,7 +5,9 @@
 //! (`slot_groups × group` f32) passed the 16 KiB of workgroup memory. The slot groups now
 //! halve too (`codegen::wgsl::decode_shape`); pinned here: such plans compile from the
 //! command line, and their prefill and decode match the CPU reference on lavapipe (N not
-//! a multiple of the block, spans shorter than the sink, the ring wrapped). (2) `moa model
+//! a multiple of the block, spans shorter than the sink, the ring wrapped: that check is
+//! `a_64_head_group_at_small_head_dims_matches_the_reference` in tests/wgpu_kernels.rs,
+//! whose llvmpipe compiles without LLVM's passes, 76 → 11 s of CI). (2) `moa model
 //! random` had `--untied` but no `--tied` for the bases whose output layer is separate
 //! (llama-2-7b, llama-3-8b); `--tied` writes `tie_word_embeddings: true` and no
 //! `lm_head.weight`, `moa model info` reads it back, both flags at once are refused, and
@@ -16,12 +18,11 @@ mod common;
 use std::path::Path;
 
 use common::cli::s;
+use common::mqa::{mqa_toml, HEAD_DIMS};
 
 use moa::codegen::wgsl::decode_shape;
 use moa::lower::consts::WGSL_WORKGROUP_STORAGE_BYTES;
-use moa::runtime::cases::{check_output, decode_case, prefill_case, tolerance};
-use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
-use moa::{Plan, StorageType, Target};
+use moa::StorageType;
 
 common::cli::tagged!();
 
@@ -29,26 +30,6 @@ common::cli::tagged!();
 fn mqa64_toml(head_dim: u32) -> String {
     mqa_toml(64, head_dim)
 }
-
-/// One layer of `q_heads` query heads over 1 KV head at `head_dim`: sink 16, block 8,
-/// minimum span 8; head h has α = 8 · (h mod 5) and β = (h mod 3) / 8, so some spans (8 at
-/// small N) are shorter than the sink and others grow with N.
-fn mqa_toml(q_heads: u32, head_dim: u32) -> String {
-    let alpha: Vec<String> = (0..q_heads).map(|h| (8 * (h % 5)).to_string()).collect();
-    let beta: Vec<String> = (0..q_heads)
-        .map(|h| format!("{}", (h % 3) as f64 / 8.0))
-        .collect();
-    format!(
-        "format_version = 1\n[model]\nname = \"mqa{q_heads}-d{head_dim}\"\nlayers = 1\n\
-         q_heads = {q_heads}\nkv_heads = 1\nhead_dim = {head_dim}\nmax_context_tokens = 1024\n\
-         [span]\nsink_tokens = 16\nmin_span_tokens = 8\nblock_tokens = 8\nmode = \"moa\"\n\
-         max_new_tokens = 8\n[[layers]]\nalpha = [{}]\nbeta = [{}]\n",
-        alpha.join(", "),
-        beta.join(", ")
-    )
-}
-
-const HEAD_DIMS: [u32; 3] = [4, 8, 16];
 
 /// Round 34: the sizing finds a shape for every storage type at the small head dims, within
 /// the WebGPU default workgroup memory, with no slot group idle in P·V.
@@ -97,89 +78,6 @@ fn moa_compile_writes_64_over_1_heads_at_head_dims_4_8_16() {
             assert!(out.join("wgsl/l00_prefill.wgsl").is_file(), "{d} {dtype}");
         }
     }
-}
-
-/// Round 34: the kernels of those plans match the CPU reference on lavapipe, f16 and f32
-/// (and 256 heads at head_dim 4, f32):
-/// a ragged prefill of 45 and 3 tokens at N = 50 (not a multiple of the block of 8) and
-/// one of 13 at N = 13, and decode steps before the ring fills, past it and long after
-/// it wrapped (N = 60 and 37), each also over whole segments as the engine launches it
-/// and in chunks of three tiles (the softmax carried across tiles).
-#[test]
-fn a_64_head_group_at_small_head_dims_matches_the_reference() {
-    moa::runtime::wgpu::ensure_xdg_runtime_dir();
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
-    let mut failures = Vec::new();
-    // The three head dims at 64 heads, and 256 heads at head_dim 4 in f32, whose shape
-    // (4 slot groups, a 4-slot tile) lies further down the same search.
-    let runs = HEAD_DIMS
-        .iter()
-        .flat_map(|&d| [(64, d, StorageType::F16), (64, d, StorageType::F32)])
-        .chain([(256, 4, StorageType::F32)]);
-    for (q_heads, d, storage) in runs {
-        let plan = Plan::from_toml_str(&mqa_toml(q_heads, d), &format!("mqa{q_heads}-d{d}.toml"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let label = format!("{q_heads} heads, head_dim {d} {storage:?}");
-        let module = moa::lower::lower(&plan, storage);
-        let artifacts = moa::codegen::generate(&module, Target::Wgsl)
-            .unwrap_or_else(|e| panic!("{label}: {e}"));
-        let exec = WgpuAttention::new(&ctx, &module, &artifacts)
-            .unwrap_or_else(|e| panic!("{label}: {e}"));
-        let (hq, hd) = (q_heads as usize, d as usize);
-        let tol = tolerance(storage);
-        let seed = 34 * u64::from(d) + u64::from(q_heads) + (storage == StorageType::F16) as u64;
-        for case in [
-            prefill_case(&module, 0, &[45, 3], 50, seed),
-            prefill_case(&module, 0, &[13], 13, seed + 1),
-        ] {
-            let got = exec
-                .run_prefill_case(&case)
-                .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
-            if let Err(e) = check_output(&case.name, hq, hd, &got, &case.expected, tol) {
-                failures.push(format!("{label}: {e}"));
-            }
-        }
-        let tile = exec.decode_tile();
-        for case in [
-            decode_case(&module, 0, &[20, 130, 47], 60, seed + 2),
-            decode_case(&module, 0, &[5, 300], 37, seed + 3),
-        ] {
-            let n = case.layout.n_tokens;
-            let runs = [
-                ("host chunks", exec.run_decode_case(&case)),
-                (
-                    "whole segments",
-                    exec.decode_whole_segments(
-                        case.layer,
-                        n,
-                        &case.row_pos,
-                        &case.q,
-                        &case.k_cache,
-                        &case.v_cache,
-                    ),
-                ),
-                (
-                    "chunks of three tiles",
-                    exec.decode_chunked(
-                        case.layer,
-                        n,
-                        &case.row_pos,
-                        3 * tile,
-                        &case.q,
-                        &case.k_cache,
-                        &case.v_cache,
-                    ),
-                ),
-            ];
-            for (how, got) in runs {
-                let got = got.unwrap_or_else(|e| panic!("{label} {} {how}: {e}", case.name));
-                if let Err(e) = check_output(&case.name, hq, hd, &got, &case.expected, tol) {
-                    failures.push(format!("{label} {how}: {e}"));
-                }
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// `moa model random -o out` with `flags`, which must succeed.

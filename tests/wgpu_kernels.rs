@@ -3,6 +3,10 @@
 //! A machine without a wgpu adapter fails these tests: a skipped kernel test would hide
 //! a missing driver in CI.
 
+#[path = "common/llvmpipe.rs"]
+mod llvmpipe;
+#[path = "common/mqa.rs"]
+mod mqa;
 #[path = "common/sweeps.rs"]
 mod sweeps;
 
@@ -17,15 +21,18 @@ use moa::runtime::cases::{
     DecodeCase, PrefillCase,
 };
 use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
+use mqa::{mqa_toml, HEAD_DIMS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// One device for the whole file: every test opening its own would start one lavapipe
 /// thread pool each, all competing for the same cores. A failure to open it fails every
-/// test that needs it.
+/// test that needs it. llvmpipe compiles its kernels without LLVM's optimisation passes
+/// (`common::llvmpipe`: this binary's time on a fresh machine is compiling them).
 fn context() -> &'static WgpuContext {
     static CTX: OnceLock<Result<WgpuContext, String>> = OnceLock::new();
     let ctx = CTX.get_or_init(|| {
+        llvmpipe::compile_kernels_fast();
         let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
         eprintln!(
             "wgpu adapter: {} ({:?}), f16: {}",
@@ -581,4 +588,87 @@ fn executor_reports_bad_inputs_as_errors() {
         err.is_err(),
         "a cache laid out for another N must be rejected"
     );
+}
+
+/// Round 34 (tests/user_round34.rs: plans of 64 query heads over one KV head at head_dim
+/// 4, 8 and 16, `common::mqa`): their kernels match the CPU reference, f16 and f32
+/// (and 256 heads at head_dim 4, f32):
+/// a ragged prefill of 45 and 3 tokens at N = 50 (not a multiple of the block of 8) and
+/// one of 13 at N = 13, and decode steps before the ring fills, past it and long after
+/// it wrapped (N = 60 and 37), each also over whole segments as the engine launches it
+/// and in chunks of three tiles (the softmax carried across tiles).
+#[test]
+fn a_64_head_group_at_small_head_dims_matches_the_reference() {
+    let ctx = context();
+    let mut failures = Vec::new();
+    // The three head dims at 64 heads, and 256 heads at head_dim 4 in f32, whose shape
+    // (4 slot groups, a 4-slot tile) lies further down the same search.
+    let runs = HEAD_DIMS
+        .iter()
+        .flat_map(|&d| [(64, d, StorageType::F16), (64, d, StorageType::F32)])
+        .chain([(256, 4, StorageType::F32)]);
+    for (q_heads, d, storage) in runs {
+        let plan = Plan::from_toml_str(&mqa_toml(q_heads, d), &format!("mqa{q_heads}-d{d}.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let label = format!("{q_heads} heads, head_dim {d} {storage:?}");
+        let module = lower::lower(&plan, storage);
+        let artifacts =
+            codegen::generate(&module, Target::Wgsl).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let exec =
+            WgpuAttention::new(ctx, &module, &artifacts).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let (hq, hd) = (q_heads as usize, d as usize);
+        let tol = tolerance(storage);
+        let seed = 34 * u64::from(d) + u64::from(q_heads) + (storage == StorageType::F16) as u64;
+        for case in [
+            prefill_case(&module, 0, &[45, 3], 50, seed),
+            prefill_case(&module, 0, &[13], 13, seed + 1),
+        ] {
+            let got = exec
+                .run_prefill_case(&case)
+                .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+            if let Err(e) = check_output(&case.name, hq, hd, &got, &case.expected, tol) {
+                failures.push(format!("{label}: {e}"));
+            }
+        }
+        let tile = exec.decode_tile();
+        for case in [
+            decode_case(&module, 0, &[20, 130, 47], 60, seed + 2),
+            decode_case(&module, 0, &[5, 300], 37, seed + 3),
+        ] {
+            let n = case.layout.n_tokens;
+            let runs = [
+                ("host chunks", exec.run_decode_case(&case)),
+                (
+                    "whole segments",
+                    exec.decode_whole_segments(
+                        case.layer,
+                        n,
+                        &case.row_pos,
+                        &case.q,
+                        &case.k_cache,
+                        &case.v_cache,
+                    ),
+                ),
+                (
+                    "chunks of three tiles",
+                    exec.decode_chunked(
+                        case.layer,
+                        n,
+                        &case.row_pos,
+                        3 * tile,
+                        &case.q,
+                        &case.k_cache,
+                        &case.v_cache,
+                    ),
+                ),
+            ];
+            for (how, got) in runs {
+                let got = got.unwrap_or_else(|e| panic!("{label} {} {how}: {e}", case.name));
+                if let Err(e) = check_output(&case.name, hq, hd, &got, &case.expected, tol) {
+                    failures.push(format!("{label} {how}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -17,6 +17,8 @@
 //! f16 P·V for GQA). The forms run with the rules read from a table, as the wgpu engine
 //! builds them (`engine_rules`): one pipeline a form, not one a layer.
 
+#[path = "common/llvmpipe.rs"]
+mod llvmpipe;
 #[path = "common/sweeps.rs"]
 mod sweeps;
 
@@ -30,10 +32,17 @@ use moa::runtime::cases::{
 };
 use moa::runtime::wgpu::{DecodePipelineOptions, WgpuAttention, WgpuContext};
 
+/// A wgpu context whose llvmpipe compiles without LLVM's optimisation passes
+/// (`common::llvmpipe`: this binary's time on a fresh machine is compiling its forms).
+fn context() -> WgpuContext {
+    llvmpipe::compile_kernels_fast();
+    WgpuContext::new().unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
 fn decode_forms_match_reference() {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let ctx = context();
     // (form, margin, early V, paired end-of-chunk sums, loads per batch, narrow loads).
     let base = [
         (DecodeForm::Eager, 8, None, false, 16, false),
@@ -343,7 +352,7 @@ fn flat_subgroup_decode_matches_reference() {
             }
         }
     }
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let ctx = context();
     let Some(size) = ctx.subgroup_size() else {
         eprintln!(
             "no fixed subgroup size on this adapter: only the kernels' generation is checked"
@@ -592,7 +601,7 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
 /// only where the adapter has f16); without a fixed size it says so and checks nothing
 /// (the callers have checked the forms' generation). Panics listing every mismatch.
 fn run_flat_forms(plans: &[(&str, StorageType)], forms: impl Fn(u8) -> Vec<(String, WgslTuning)>) {
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let ctx = context();
     let Some(size) = ctx.subgroup_size() else {
         eprintln!(
             "no fixed subgroup size on this adapter: only the kernels' generation is checked"
@@ -883,7 +892,7 @@ fn rules_table_shares_one_source_and_matches_reference() {
     // The scalar prefill (session 44): one text for every layer, its rules from the table,
     // against the CPU reference on the standard prefill cases (ragged rows, spans below and
     // past N, the sink).
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let ctx = context();
     let mut failures = Vec::new();
     for (file, storage) in [
         ("fixture-gqa.toml", StorageType::F16),
@@ -979,7 +988,7 @@ fn prefill_failures(
 #[test]
 fn prefill_key_pairs_match_reference() {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let ctx = context();
     let mut failures = Vec::new();
     for (file, storage) in [
         ("fixture-gqa.toml", StorageType::F16),

@@ -29,3 +29,45 @@ pub fn runs(choice: usize, default_choice: bool, index: usize, count: usize) -> 
 pub fn runs_on(choice: usize, fits: &[usize], here: usize) -> bool {
     full() || choice == 0 || fits.get(choice % fits.len().max(1)) == Some(&here)
 }
+
+/// Which of a list of tuning variants (`WGxBNxBLOCKS` or `WxS` numbers, then one letter a
+/// choice, as `PrefillTuning` and `DecodeTuning` print them) a test compiles: all under
+/// [`full`], else the first (the default or the sweep's base) and then, greedily, the
+/// variant that adds the most numbers and letters no chosen variant has, until every
+/// number and letter of the list is in some chosen variant. Each choice is still compiled
+/// in CI, inside its longest combination; the other combinations of choices that share a
+/// template branch run under `MOA_TEST_FULL=1`. Session 53: the two prefill sweeps of
+/// `cuda_nvrtc` compiled 51 whole layer files (NVRTC and ptxas, 160 s of CPU of CI's
+/// 30-minute budget) where 13 cover every choice.
+pub fn cover(variants: &[&str]) -> Vec<bool> {
+    if full() || variants.is_empty() {
+        return vec![true; variants.len()];
+    }
+    let features = |v: &str| -> Vec<String> {
+        let at = v
+            .find(|c: char| c.is_ascii_alphabetic() && c != 'x')
+            .unwrap_or(v.len());
+        let (dims, flags) = v.split_at(at);
+        dims.split('x')
+            .enumerate()
+            .map(|(i, n)| format!("{i}={n}"))
+            .chain(flags.chars().map(String::from))
+            .collect()
+    };
+    let mut chosen = vec![false; variants.len()];
+    chosen[0] = true;
+    let mut covered: Vec<String> = features(variants[0]);
+    loop {
+        let gain = |v: &str| features(v).iter().filter(|f| !covered.contains(f)).count();
+        let best = (0..variants.len())
+            .filter(|&i| !chosen[i])
+            .max_by_key(|&i| (gain(variants[i]), std::cmp::Reverse(i)));
+        match best {
+            Some(i) if gain(variants[i]) > 0 => {
+                chosen[i] = true;
+                covered.extend(features(variants[i]));
+            }
+            _ => return chosen,
+        }
+    }
+}

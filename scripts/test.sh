@@ -26,6 +26,12 @@ eval "$(scripts/cuda-deps.sh)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 
+# moa's own crates (the library, its unit tests, 9 test binaries, 2 programs) built without
+# incremental data: a run from a clean clone never reuses it, and writing it cost 213 s
+# against 186 s for those crates on 2 cores (session 53, benches/RESULTS.md). A user's value
+# stands; a `cargo test` with the default rebuilds those crates (not the dependencies) once.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 step "2/4: cargo fmt --check, clippy and cargo doc (clippy builds every dependency the first time: minutes)"
 cargo fmt --check
 # The app in examples/embed has a lock file of its own that names moa's dependencies: a

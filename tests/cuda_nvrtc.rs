@@ -428,13 +428,7 @@ fn prefill_variants_compile() {
         "2x64x1owgnct",
     ];
     // Every choice in CI, inside its longest combination (`common::sweeps::cover`).
-    let chosen = sweeps::cover(&variants);
-    for (i, v) in variants
-        .into_iter()
-        .zip(chosen)
-        .filter_map(|(v, c)| c.then_some(v))
-        .enumerate()
-    {
+    for (i, v) in sweeps::cover(&variants).into_iter().enumerate() {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
             .unwrap_or_else(|e| panic!("{v}: {e}"));
@@ -1041,13 +1035,7 @@ fn pv_f16_prefill_compiles() {
         "3x64x1owghvunctfbdHQm",
     ];
     // Every choice in CI, inside its longest combination (`common::sweeps::cover`).
-    let chosen = sweeps::cover(&variants);
-    for (i, v) in variants
-        .into_iter()
-        .zip(chosen)
-        .filter_map(|(v, c)| c.then_some(v))
-        .enumerate()
-    {
+    for (i, v) in sweeps::cover(&variants).into_iter().enumerate() {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
             .unwrap_or_else(|e| panic!("{v}: {e:?}"));
@@ -1093,4 +1081,40 @@ fn pv_f16_prefill_compiles() {
     let a = cuda::generate_variant(&f16, cuda::DecodeTuning::default(), with).unwrap();
     let b = cuda::generate_variant(&f16, cuda::DecodeTuning::default(), without).unwrap();
     assert_eq!(a[0].source, b[0].source);
+}
+
+/// `common::sweeps::cover` keeps the sweep's first variant and every letter and number of
+/// the list, in fewer variants than the list (unless `MOA_TEST_FULL=1`).
+#[test]
+fn a_covering_sweep_keeps_every_letter() {
+    let list = [
+        "2x64x1owg",
+        "2x64x1wg",
+        "2x128x1owg",
+        "3x64x1owgnc",
+        "2x64x1owgnck",
+    ];
+    let chosen = sweeps::cover(&list);
+    assert_eq!(chosen[0], list[0]);
+    let letters = |vs: &[&str]| {
+        let mut all: Vec<String> = vs
+            .iter()
+            .flat_map(|v| {
+                let at = v.find(|c: char| c.is_ascii_alphabetic() && c != 'x');
+                let (dims, flags) = v.split_at(at.unwrap_or(v.len()));
+                (dims.split('x').enumerate().map(|(i, n)| format!("{i}={n}")))
+                    .chain(flags.chars().map(String::from))
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    assert_eq!(letters(&chosen), letters(&list));
+    if !sweeps::full() {
+        assert_eq!(
+            chosen,
+            ["2x64x1owg", "2x128x1owg", "3x64x1owgnc", "2x64x1owgnck"]
+        );
+    }
 }

@@ -30,8 +30,9 @@ pub fn runs_on(choice: usize, fits: &[usize], here: usize) -> bool {
     full() || choice == 0 || fits.get(choice % fits.len().max(1)) == Some(&here)
 }
 
-/// Which of a list of tuning variants (`WGxBNxBLOCKS` or `WxS` numbers, then one letter a
-/// choice, as `PrefillTuning` and `DecodeTuning` print them) a test compiles: all under
+/// The tuning variants of a list (`WGxBNxBLOCKS` or `WxS` numbers, then one letter a
+/// choice, as `PrefillTuning` and `DecodeTuning` print them) that a test compiles, in the
+/// list's order: all under
 /// [`full`], else the first (the default or the sweep's base) and then, greedily, the
 /// variant that adds the most numbers and letters no chosen variant has, until every
 /// number and letter of the list is in some chosen variant. Each choice is still compiled
@@ -39,9 +40,9 @@ pub fn runs_on(choice: usize, fits: &[usize], here: usize) -> bool {
 /// template branch run under `MOA_TEST_FULL=1`. Session 53: the two prefill sweeps of
 /// `cuda_nvrtc` compiled 51 whole layer files (NVRTC and ptxas, 160 s of CPU of CI's
 /// 30-minute budget) where 13 cover every choice.
-pub fn cover(variants: &[&str]) -> Vec<bool> {
+pub fn cover<'a>(variants: &[&'a str]) -> Vec<&'a str> {
     if full() || variants.is_empty() {
-        return vec![true; variants.len()];
+        return variants.to_vec();
     }
     let features = |v: &str| -> Vec<String> {
         let at = v
@@ -67,7 +68,11 @@ pub fn cover(variants: &[&str]) -> Vec<bool> {
                 chosen[i] = true;
                 covered.extend(features(variants[i]));
             }
-            _ => return chosen,
+            _ => {
+                return (variants.iter().zip(chosen))
+                    .filter_map(|(&v, c)| c.then_some(v))
+                    .collect()
+            }
         }
     }
 }

@@ -324,12 +324,14 @@ pub struct WgpuEngineOptions {
     /// waiting for this one; `0` waits for each call (no step that no one reads). +14–18%
     /// tokens/s on the H200 (session 10).
     pub submit_ahead: bool,
-    /// `MOA_WGPU_FEED_IN_PLACE` (default `0` until measured): decode steps read their
-    /// tokens from the buffer the last step's argmax wrote (`tokens_out`, where the host
-    /// also writes the tokens of a step run on demand) instead of a copy of it made at the
-    /// top of each step submitted ahead; session 51 measured a request's steps 63-71 µs
-    /// slower one command buffer each (with that copy and the read-back copy) than in one
-    /// compute pass.
+    /// `MOA_WGPU_FEED_IN_PLACE` (default `0`): decode steps read their tokens from the
+    /// buffer the last step's argmax wrote (`tokens_out`, where the host also writes the
+    /// tokens of a step run on demand) instead of a copy of it made at the top of each step
+    /// submitted ahead. Session 51 measured a request's steps 63-71 µs slower one command
+    /// buffer each (with that copy and the read-back copy) than in one compute pass; session
+    /// 54 timed both forms side by side on an H100 (SmolLM2 shape, 16 × 4096, four pairs):
+    /// 1.30 ms a step either way, profiled steps 1 279.6 µs (copy) against 1 275.2 µs (in
+    /// place), within the pairs' spread, so the copy stays the default.
     pub feed_in_place: bool,
     /// `MOA_WGPU_DECODE_FUSED_MLP` (default `0`): `1` runs the decode's output and
     /// gate/up products on matrix units in ONE dispatch whose workgroups meet at a

@@ -176,18 +176,25 @@ fn sparse_plan_logits_match_cpu_reference_with_split_k_products() {
     }
 }
 
-/// The CPU reference's last-row logits of `seq` from position 0 (`plan`: with its masks for
-/// a request of `n_tokens`, else dense), computed once per test run: the three engine
-/// configurations above check the same sequences (the prompts and the fixed decode
-/// tokens), and the reference does not depend on the engine (session 28: the two full
-/// forwards per check were 2 s each time, 84 forwards in all). `forward_rows` is `forward`
-/// (the whole sequence from position 0) without the output projection of the other rows.
-fn reference_last_logits(seq: &[u32], plan: Option<(&Plan, u32)>) -> Vec<f32> {
-    type Memo = Mutex<Vec<((Vec<u32>, Option<u32>), Arc<OnceLock<Vec<f32>>>)>>;
+/// The CPU reference's logits of `seq` at positions `rows` (`plan`: with its masks for a
+/// request of `n_tokens`, else dense), one row of the vocabulary each, computed once per
+/// test run: the engine configurations above check the same sequences (the prompts and
+/// the fixed decode tokens), and the reference does not depend on the engine. A row's
+/// logits depend only on the tokens up to it and, with the plan, on the request's size, so
+/// one forward of a row's whole sequence gives the prefill's and every decode step's
+/// logits (session 28 ran two forwards a check, 84 in all; session 54 one a row and
+/// masking, 4). `forward_rows` is `forward` without the output projection of other rows.
+fn reference_rows(
+    seq: &[u32],
+    rows: std::ops::Range<usize>,
+    plan: Option<(&Plan, u32)>,
+) -> Vec<Vec<f32>> {
+    type Key = (Vec<u32>, usize, Option<u32>);
+    type Memo = Mutex<Vec<(Key, Arc<OnceLock<Vec<Vec<f32>>>>)>>;
     static CPU: OnceLock<CpuReference> = OnceLock::new();
     static MEMO: Memo = Mutex::new(Vec::new());
     // Every caller passes the one plan of `small_span_plan`, so its request size keys it.
-    let key = (seq.to_vec(), plan.map(|(_, n_tokens)| n_tokens));
+    let key = (seq.to_vec(), rows.start, plan.map(|(_, n_tokens)| n_tokens));
     let slot = {
         let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
         match memo.iter().find(|(k, _)| *k == key) {
@@ -206,8 +213,10 @@ fn reference_last_logits(seq: &[u32], plan: Option<(&Plan, u32)>) -> Vec<f32> {
             Some((plan, n_tokens)) => Masking::Plan { plan, n_tokens },
             None => Masking::Dense,
         };
-        let n = seq.len();
-        cpu.forward_rows(seq, masking, n - 1..n).unwrap().data
+        let n_rows = rows.len();
+        let data = cpu.forward_rows(seq, masking, rows).unwrap().data;
+        let vocab = data.len() / n_rows;
+        data.chunks(vocab).map(<[f32]>::to_vec).collect()
     })
     .clone()
 }
@@ -218,14 +227,25 @@ fn sparse_plan_logits_on(gpu: &WgpuEngine, plan: &Plan) {
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let mut req = gpu.start(&lens, steps, 0).unwrap();
     let n_tokens = req.n_tokens();
-    let check = |got: &[f32], seq: &[u32], what: &str| {
-        let last = reference_last_logits(seq, Some((plan, n_tokens)));
-        let dense_last = reference_last_logits(seq, None);
+    let next = |step: usize, b: usize| (1000 + 37 * step + 501 * b) as u32;
+    // Each row's whole sequence (its prompt, then the decode steps' fixed tokens) and the
+    // reference's logits at its last prompt position and every step's.
+    let (mut sparse, mut dense) = (Vec::new(), Vec::new());
+    for (b, p) in prompts.iter().enumerate() {
+        let mut seq = p.clone();
+        seq.extend((0..steps).map(|step| next(step, b)));
+        let rows = p.len() - 1..seq.len();
+        sparse.push(reference_rows(&seq, rows.clone(), Some((plan, n_tokens))));
+        dense.push(reference_rows(&seq, rows, None));
+    }
+    // `at` 0: the prefill's logits, `at` k: decode step k's.
+    let check = |got: &[f32], b: usize, at: usize, what: &str| {
+        let (last, dense_last) = (&sparse[b][at], &dense[b][at]);
         // NaN-aware (a fold with f32::max alone skips NaN).
-        let err = moa::runtime::cases::max_abs_error(got, &last).0;
+        let err = moa::runtime::cases::max_abs_error(got, last).0;
         let gap = dense_last
             .iter()
-            .zip(&last)
+            .zip(last)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         assert!(err < 2e-2, "{what}: max |logit error| {err}");
@@ -236,18 +256,14 @@ fn sparse_plan_logits_on(gpu: &WgpuEngine, plan: &Plan) {
         );
     };
     let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
-    let mut seqs = prompts.clone();
-    for b in 0..2 {
-        check(&got[b], &seqs[b], &format!("prefill row {b}"));
+    for (b, got) in got.iter().enumerate() {
+        check(got, b, 0, &format!("prefill row {b}"));
     }
     for step in 0..steps {
-        let next: Vec<u32> = (0..2)
-            .map(|b| (1000 + 37 * step + 501 * b) as u32)
-            .collect();
-        let got = gpu.decode_logits(&mut req, &next).unwrap();
-        for b in 0..2 {
-            seqs[b].push(next[b]);
-            check(&got[b], &seqs[b], &format!("decode step {step} row {b}"));
+        let tokens: Vec<u32> = (0..2).map(|b| next(step, b)).collect();
+        let got = gpu.decode_logits(&mut req, &tokens).unwrap();
+        for (b, got) in got.iter().enumerate() {
+            check(got, b, step + 1, &format!("decode step {step} row {b}"));
         }
     }
 }

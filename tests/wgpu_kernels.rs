@@ -141,12 +141,20 @@ fn decode_over_whole_segments_matches_reference() {
 
 /// The decode with chunks of one tile (many items, the merge over many partials) and of
 /// several tiles (the kernel's online softmax carried across tiles), against the
-/// reference on the standard cases, in both storage types.
+/// reference on the standard cases: the GQA fixture in f32 and the MHA one in f16, both
+/// storage types of both under `MOA_TEST_FULL=1` (`common::sweeps`: each a cold compile
+/// of its pipelines in CI; session 54).
 #[test]
 fn decode_chunks_of_one_and_several_tiles_match_reference() {
     let ctx = context();
-    for plan_file in ["fixture-gqa.toml", "fixture-mha.toml"] {
-        for storage in [StorageType::F32, StorageType::F16] {
+    for (f, plan_file) in ["fixture-gqa.toml", "fixture-mha.toml"]
+        .into_iter()
+        .enumerate()
+    {
+        for (s, storage) in [StorageType::F32, StorageType::F16].into_iter().enumerate() {
+            if !sweeps::runs(f, false, s, 2) {
+                continue;
+            }
             let module = lower::lower(&fixture(plan_file), storage);
             let exec = compile(ctx, &module);
             let (hq, d) = (
@@ -191,14 +199,18 @@ fn decode_chunks_of_one_and_several_tiles_match_reference() {
 
 /// The shape the WGSL decode runs in production (GQA group of 4, head_dim 128: f16
 /// loads 16 bytes wide, 8 slot groups), with chunks as the host picks them and of 1 and
-/// 3 tiles, f32 and f16.
+/// 3 tiles: f16, the storage it runs in; f32 too under `MOA_TEST_FULL=1`
+/// (`common::sweeps`: ~20 s of llvmpipe compiling in CI; session 54).
 #[test]
 fn head_dim_128_gqa_decode_matches_reference() {
     let ctx = context();
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/decode-h200/wgsl-gqa-hd128.toml");
     let plan = Plan::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    for storage in [StorageType::F32, StorageType::F16] {
+    for (s, storage) in [StorageType::F16, StorageType::F32].into_iter().enumerate() {
+        if !sweeps::runs(0, false, s, 2) {
+            continue;
+        }
         let module = lower::lower(&plan, storage);
         let exec = compile(ctx, &module);
         let (hq, d) = (
@@ -512,7 +524,9 @@ fn random_plans_f16_match_reference() {
 }
 
 /// A GQA group too large for the default tiles (64 query heads on one KV head): the
-/// decode chunk shrinks and queries are read from Q instead of workgroup memory.
+/// decode chunk shrinks and queries are read from Q instead of workgroup memory. The
+/// shapes of both storage types are checked; the kernels run in f16 (f32 too under
+/// `MOA_TEST_FULL=1`, `common::sweeps`; session 54).
 #[test]
 fn large_gqa_group_matches_reference() {
     use moa::codegen::wgsl::decode_shape;
@@ -545,11 +559,16 @@ fn large_gqa_group_matches_reference() {
     };
     let plan = Plan::new(model, span, Meta::default(), vec![LayerRules { rules }])
         .unwrap_or_else(|e| panic!("{e}"));
-    for storage in [StorageType::F32, StorageType::F16] {
+    for (s, storage) in [StorageType::F16, StorageType::F32].into_iter().enumerate() {
+        let prefill_seed: u64 = rng.random();
+        let decode_seed: u64 = rng.random();
+        if !sweeps::runs(0, false, s, 2) {
+            continue;
+        }
         let module = lower::lower(&plan, storage);
         let exec = compile(ctx, &module);
-        let prefill = [prefill_case(&module, 0, &[45, 3], 50, rng.random())];
-        let decode = [decode_case(&module, 0, &[20, 130, 47], 60, rng.random())];
+        let prefill = [prefill_case(&module, 0, &[45, 3], 50, prefill_seed)];
+        let decode = [decode_case(&module, 0, &[20, 130, 47], 60, decode_seed)];
         let failures = run_cases(&exec, &prefill, &decode, "mqa-64");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }

@@ -176,7 +176,7 @@ fn sparse_plan_logits_match_cpu_reference_with_split_k_products() {
     }
 }
 
-/// The CPU reference's logits of `seq` at positions `rows` (`plan`: with its masks for a
+/// The CPU reference's logits of `seq` at positions `first..seq.len()` (`plan`: with its masks for a
 /// request of `n_tokens`, else dense), one row of the vocabulary each, computed once per
 /// test run: the engine configurations above check the same sequences (the prompts and
 /// the fixed decode tokens), and the reference does not depend on the engine. A row's
@@ -184,17 +184,13 @@ fn sparse_plan_logits_match_cpu_reference_with_split_k_products() {
 /// one forward of a row's whole sequence gives the prefill's and every decode step's
 /// logits (session 28 ran two forwards a check, 84 in all; session 54 one a row and
 /// masking, 4). `forward_rows` is `forward` without the output projection of other rows.
-fn reference_rows(
-    seq: &[u32],
-    rows: std::ops::Range<usize>,
-    plan: Option<(&Plan, u32)>,
-) -> Vec<Vec<f32>> {
+fn reference_rows(seq: &[u32], first: usize, plan: Option<(&Plan, u32)>) -> Vec<Vec<f32>> {
     type Key = (Vec<u32>, usize, Option<u32>);
     type Memo = Mutex<Vec<(Key, Arc<OnceLock<Vec<Vec<f32>>>>)>>;
     static CPU: OnceLock<CpuReference> = OnceLock::new();
     static MEMO: Memo = Mutex::new(Vec::new());
     // Every caller passes the one plan of `small_span_plan`, so its request size keys it.
-    let key = (seq.to_vec(), rows.start, plan.map(|(_, n_tokens)| n_tokens));
+    let key = (seq.to_vec(), first, plan.map(|(_, n_tokens)| n_tokens));
     let slot = {
         let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
         match memo.iter().find(|(k, _)| *k == key) {
@@ -213,9 +209,11 @@ fn reference_rows(
             Some((plan, n_tokens)) => Masking::Plan { plan, n_tokens },
             None => Masking::Dense,
         };
-        let n_rows = rows.len();
-        let data = cpu.forward_rows(seq, masking, rows).unwrap().data;
-        let vocab = data.len() / n_rows;
+        let data = cpu
+            .forward_rows(seq, masking, first..seq.len())
+            .unwrap()
+            .data;
+        let vocab = data.len() / (seq.len() - first);
         data.chunks(vocab).map(<[f32]>::to_vec).collect()
     })
     .clone()
@@ -234,9 +232,8 @@ fn sparse_plan_logits_on(gpu: &WgpuEngine, plan: &Plan) {
     for (b, p) in prompts.iter().enumerate() {
         let mut seq = p.clone();
         seq.extend((0..steps).map(|step| next(step, b)));
-        let rows = p.len() - 1..seq.len();
-        sparse.push(reference_rows(&seq, rows.clone(), Some((plan, n_tokens))));
-        dense.push(reference_rows(&seq, rows, None));
+        sparse.push(reference_rows(&seq, p.len() - 1, Some((plan, n_tokens))));
+        dense.push(reference_rows(&seq, p.len() - 1, None));
     }
     // `at` 0: the prefill's logits, `at` k: decode step k's.
     let check = |got: &[f32], b: usize, at: usize, what: &str| {

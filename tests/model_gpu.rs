@@ -25,6 +25,17 @@ fn context() -> WgpuContext {
     ctx
 }
 
+/// The environment's engine options with the few-row products chosen at load (split-K
+/// `on` or off): split-K reads the weights' storage copies, which a CPU adapter's default
+/// (`MOA_WGPU_TEXTURE_WEIGHTS`: the f16 weights only as textures) does not keep, so an
+/// engine a test switches to split-K is built with it.
+fn split_k_at_load(on: bool) -> WgpuEngineOptions {
+    WgpuEngineOptions {
+        split_k: Some(on),
+        ..WgpuEngineOptions::from_env().unwrap()
+    }
+}
+
 fn load(kind: &str) -> Model {
     load_with(kind, false)
 }
@@ -289,14 +300,16 @@ fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
 
 fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, split_k: bool) {
     let plan = sparse_plan();
-    let gpu = WgpuEngine::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    let options = split_k_at_load(split_k);
+    let gpu = WgpuEngine::new_with_options(ctx, model, sparse.then_some(&plan), force_f32, options)
+        .unwrap();
     parity_of(gpu, model, sparse, split_k, &[19, 5, 33]);
 }
 
 /// Prefill rows of `lens` tokens and decode 6 steps on `gpu`, against the CPU reference.
 fn parity_of(mut gpu: WgpuEngine, model: &Model, sparse: bool, split_k: bool, lens: &[usize]) {
     let plan = sparse_plan();
-    gpu.set_split_k_matvec(split_k);
+    gpu.set_split_k_matvec(split_k).unwrap();
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let prompts: Vec<Vec<u32>> = lens
         .iter()
@@ -415,11 +428,12 @@ fn weights_over_the_binding_limit_are_split_by_rows() {
         for force_f32 in [true, false] {
             for (sparse, split_k) in [(false, false), (true, true)] {
                 let plan = sparse_plan();
-                let gpu = WgpuEngine::new_with_binding_limit(
+                let gpu = WgpuEngine::new_with_options_and_binding_limit(
                     &ctx,
                     &model,
                     sparse.then_some(&plan),
                     force_f32,
+                    split_k_at_load(split_k),
                     limit,
                 )
                 .unwrap();
@@ -770,7 +784,12 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
         if kernel_tested.contains(&what) && !sweeps::full() {
             continue;
         }
+        // Split-K unless the choice says otherwise, chosen at load (`split_k_at_load`).
         let split_k = options.split_k.unwrap_or(true);
+        let options = WgpuEngineOptions {
+            split_k: Some(split_k),
+            ..options
+        };
         let tokens = token_path.contains(&what);
         // f16 logits with the plan and f32 greedy tokens dense: both for the defaults (and
         // every choice under `MOA_TEST_FULL=1`), else the logits for every choice but the
@@ -786,7 +805,7 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
         if both || tokens || i % 3 == 0 {
             let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, true, options).unwrap();
             assert_eq!(gpu.options(), &options, "{what}");
-            gpu.set_split_k_matvec(split_k);
+            gpu.set_split_k_matvec(split_k).unwrap();
             greedy(&gpu, what);
         }
     }
@@ -797,7 +816,7 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
     .unwrap();
     assert_eq!(no_sg.subgroup_size(), None);
     let mut gpu = WgpuEngine::new_with_options(&no_sg, &model, None, true, d).unwrap();
-    gpu.set_split_k_matvec(true);
+    gpu.set_split_k_matvec(true).unwrap();
     assert!(
         gpu.decode_products().starts_with("workgroup tree"),
         "{}",
@@ -1000,11 +1019,13 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
         .collect();
     for force_f32 in [true, false] {
         for split_k in [false, true] {
-            let mut full = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
-            let mut split =
-                WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, limit).unwrap();
-            full.set_split_k_matvec(split_k);
-            split.set_split_k_matvec(split_k);
+            let options = split_k_at_load(split_k);
+            let full =
+                WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options).unwrap();
+            let split = WgpuEngine::new_with_options_and_binding_limit(
+                &ctx, &model, None, force_f32, options, limit,
+            )
+            .unwrap();
             let what = format!("f32={force_f32} split_k={split_k}");
             // The prefill products and attention each engine chose (matrix units where
             // the adapter has them and their start-up checks pass).
@@ -1084,11 +1105,12 @@ fn kv_cache_over_the_binding_limit_is_split_by_rows() {
     for force_f32 in [true, false] {
         for (sparse, split_k) in [(false, false), (false, true), (true, true)] {
             let plan = sparse_plan();
-            let gpu = WgpuEngine::new_with_binding_limit(
+            let gpu = WgpuEngine::new_with_options_and_binding_limit(
                 &ctx,
                 &model,
                 sparse.then_some(&plan),
                 force_f32,
+                split_k_at_load(split_k),
                 limit,
             )
             .unwrap();
@@ -1260,7 +1282,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     for (fused, self_merge) in [(false, false), (true, false), (true, true)] {
         let kernels = if self_merge { &self_merging } else { &separate };
         let mut gpu = WgpuEngine::with_kernels(&ctx, &model, &dense, kernels).unwrap();
-        gpu.set_split_k_matvec(fused);
+        gpu.set_split_k_matvec(fused).unwrap();
         let (out, req) = greedy_run(&gpu, &prompt, 6);
         assert_eq!(out, want, "fused={fused} self_merge={self_merge}");
         let stats = gpu.decode_stats(&req).unwrap();
@@ -1288,7 +1310,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
         options.wgsl_tuning.decode_fused_merge = fused_merge;
         let mut gpu =
             WgpuEngine::new_with_options(&ctx, &model, Some(&dense), true, options).unwrap();
-        gpu.set_split_k_matvec(true);
+        gpu.set_split_k_matvec(true).unwrap();
         let (out, req) = greedy_run(&gpu, &prompt, 6);
         assert_eq!(out, want, "engine kernels, fused merge {fused_merge:?}");
         own.push(gpu.decode_stats(&req).unwrap().dispatches);
@@ -1365,8 +1387,8 @@ fn decode_over_segments_of_several_chunks_matches_the_cpu_reference() {
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     for force_f32 in [true, false] {
         let tol = if force_f32 { 2e-3 } else { 3e-2 };
-        let mut gpu = WgpuEngine::new(&ctx, &long, None, force_f32).unwrap();
-        gpu.set_split_k_matvec(true);
+        let gpu = WgpuEngine::new_with_options(&ctx, &long, None, force_f32, split_k_at_load(true))
+            .unwrap();
         let mut req = gpu.start(&lens, 3, 0).unwrap();
         let what = format!("f32={force_f32}");
         let check = Parity {
@@ -1402,7 +1424,10 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
                 continue;
             }
             let plan = sparse_plan();
-            let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
+            let options = split_k_at_load(true);
+            let mut gpu =
+                WgpuEngine::new_with_options(&ctx, &model, Some(&plan), force_f32, options)
+                    .unwrap();
             gpu.set_row_block(row_block).unwrap();
             // The workgroup-tree kernel (the fallback without subgroups), not the default.
             gpu.set_subgroup_matvec(None).unwrap();
@@ -1411,7 +1436,7 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     assert!(gpu.set_row_block(5).is_err());
-    gpu.set_split_k_matvec(true);
+    gpu.set_split_k_matvec(true).unwrap();
     let prompts: Vec<Vec<u32>> = lens
         .iter()
         .enumerate()
@@ -1506,8 +1531,10 @@ fn subgroup_products_match_the_cpu_reference() {
             if !sweeps::runs(c, c == 0, r, 4) {
                 continue;
             }
+            let p = sparse.then_some(&plan);
+            let options = split_k_at_load(true);
             let mut gpu =
-                WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
+                WgpuEngine::new_with_options(&ctx, &model, p, force_f32, options).unwrap();
             gpu.set_subgroup_matvec(Some(SubgroupProducts {
                 ksplit,
                 groups,
@@ -1515,7 +1542,6 @@ fn subgroup_products_match_the_cpu_reference() {
                 unroll,
             }))
             .unwrap();
-            gpu.set_split_k_matvec(true);
             let want = format!("subgroup {sg} ");
             assert!(
                 gpu.decode_products().starts_with(&want),
@@ -1568,6 +1594,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
             }
             let options = WgpuEngineOptions {
                 sg_fit: Some(fit),
+                split_k: Some(true),
                 ..WgpuEngineOptions::default()
             };
             let mut gpu =
@@ -1579,7 +1606,6 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                 unroll: None,
             }))
             .unwrap();
-            gpu.set_split_k_matvec(true);
             let what = format!(
                 "ksplit {ksplit:?} groups {groups:?} rows {rows:?} fit {fit} f32 {force_f32}"
             );
@@ -1600,8 +1626,8 @@ fn tree_products_over_many_k_steps_match_the_cpu_reference() {
     let model = moa::model::random::random_model(&config, 7);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     for force_f32 in [true, false] {
-        let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
-        gpu.set_split_k_matvec(true);
+        let options = split_k_at_load(true);
+        let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options).unwrap();
         if ctx.subgroup_size().is_some() {
             gpu.set_subgroup_matvec(None).unwrap();
         }
@@ -1645,6 +1671,7 @@ fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
                 let options = WgpuEngineOptions {
                     sg_fit: Some(true),
                     sg_early: early,
+                    split_k: Some(true),
                     ..WgpuEngineOptions::default()
                 };
                 let mut gpu =
@@ -1656,7 +1683,6 @@ fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
                     unroll: None,
                 }))
                 .unwrap();
-                gpu.set_split_k_matvec(true);
                 let steps = if ffn == 1040 { "2 steps" } else { "3 steps" };
                 assert!(
                     gpu.decode_products().contains(steps),
@@ -1736,7 +1762,7 @@ fn decode_steps_submitted_ahead_match_steps_run_on_demand() {
     };
     for split_k in [false, true] {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
-        gpu.set_split_k_matvec(split_k);
+        gpu.set_split_k_matvec(split_k).unwrap();
         gpu.set_submit_ahead(false);
         let (want, want_logits, seqs, stats) = run(&gpu);
         assert_eq!(stats.ahead, 0);
@@ -1817,12 +1843,14 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
     for force_f32 in [true, false] {
         let tol = if force_f32 { 2e-3 } else { 3e-2 };
         for (limit, swiglu) in [(None, false), (None, true), (Some(65536), true)] {
+            let options = split_k_at_load(true);
             let mut gpu = match limit {
-                None => WgpuEngine::new(&ctx, &model, None, force_f32),
-                Some(l) => WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, l),
+                None => WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options),
+                Some(l) => WgpuEngine::new_with_options_and_binding_limit(
+                    &ctx, &model, None, force_f32, options, l,
+                ),
             }
             .unwrap();
-            gpu.set_split_k_matvec(true);
             gpu.set_swiglu_out(swiglu);
             let what = format!("f32 {force_f32} limit {limit:?} swiglu {swiglu}");
             let mut req = gpu.start(&lens, 3, 0).unwrap();
@@ -1966,11 +1994,13 @@ fn decode_gate_up_at_a_matrix_unit_size_matches_the_cpu_reference() {
     let rows = 17;
     let prompts = varied_prompts(rows, (13, 19), vocab);
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
-    let options = WgpuEngineOptions::default();
-    let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, false, options).unwrap();
     // The decode products (split K) also where the adapter would not take them (a CPU
     // adapter: lavapipe then checks the subgroup gate/up product).
-    gpu.set_split_k_matvec(true);
+    let options = WgpuEngineOptions {
+        split_k: Some(true),
+        ..WgpuEngineOptions::default()
+    };
+    let gpu = WgpuEngine::new_with_options(&ctx, &model, None, false, options).unwrap();
     let products = gpu.decode_products();
     eprintln!("decode products: {products}");
     let what = format!(
@@ -2287,8 +2317,10 @@ fn every_decode_form_matches_the_cpu_reference_everywhere() {
         (&smol, &smol_plan, vec![260, 9, 131, 77], 3),
     ];
     for (what, tuning) in decode_forms() {
+        // Both forms of the weights, so one engine runs split-K on and off.
         let options = WgpuEngineOptions {
             wgsl_tuning: tuning,
+            texture_weights: Some(false),
             ..WgpuEngineOptions::default()
         };
         for (model, plan, lens, steps) in &cases {
@@ -2303,7 +2335,7 @@ fn every_decode_form_matches_the_cpu_reference_everywhere() {
                 for (chunk, split_k) in [(None, true), (Some(tile), false), (Some(3 * tile), true)]
                 {
                     gpu.set_decode_chunk(chunk);
-                    gpu.set_split_k_matvec(split_k);
+                    gpu.set_split_k_matvec(split_k).unwrap();
                     let what = format!(
                         "{what} ({storage:?}, head_dim {}, chunk {chunk:?}, split-K {split_k})",
                         model.config.head_dim

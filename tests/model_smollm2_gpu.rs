@@ -145,7 +145,7 @@ fn sparse_engine(split_k: bool) -> (WgpuEngine, Plan) {
     let plan = small_span_plan(m);
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
     let mut gpu = WgpuEngine::new(&ctx, m, Some(&plan), true).unwrap();
-    gpu.set_split_k_matvec(split_k);
+    gpu.set_split_k_matvec(split_k).unwrap();
     (gpu, plan)
 }
 

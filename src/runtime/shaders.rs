@@ -24,6 +24,14 @@ pub const EMBED: Shader = Shader {
     entry_point: "moa_embed",
     source: include_str!("../../shaders/embed.wgsl"),
 };
+/// `embed_texture.wgsl`: [`EMBED`] from the table's texture form (f16, `hidden` a multiple
+/// of 8, word w of a part at texel `(w % TEX_WIDTH, w / TEX_WIDTH)`), where the engine keeps
+/// only that form (`MOA_WGPU_TEXTURE_WEIGHTS` on a CPU adapter).
+pub const EMBED_TEXTURE: Shader = Shader {
+    name: "embed_texture.wgsl",
+    entry_point: "moa_embed_texture",
+    source: include_str!("../../shaders/embed_texture.wgsl"),
+};
 /// `rmsnorm.wgsl`: RMSNorm of selected f32 rows, one workgroup per row:
 /// `out[r, :] = x[rows[r], :] / rms(x[rows[r], :]) · weight` (`rows` lets the final norm
 /// gather each row's last token).
@@ -154,6 +162,7 @@ pub const SAMPLE: Shader = Shader {
 /// own source functions), for tests that validate each.
 pub const ALL: &[Shader] = &[
     EMBED,
+    EMBED_TEXTURE,
     RMSNORM,
     LINEAR,
     LINEAR_WORDS,

@@ -657,12 +657,14 @@ mod tests {
         }
     }
 
-    /// The engine with its product weights in textures (`MOA_WGPU_TEXTURE_WEIGHTS=1`, opt-in)
-    /// against the same engine on storage buffers: the prefill logits and two greedy decode
-    /// steps equal bit for bit (the same products in the same order, only where the weights
-    /// are read from differs). On lavapipe (CI) the decode products and the few-row
-    /// prefill products run `linear_words.wgsl`, so this is the texture path through
-    /// `record.rs`'s binding; elsewhere the flag is a no-op and the equality trivial.
+    /// The engine with its product weights in textures (`MOA_WGPU_TEXTURE_WEIGHTS=1`) against
+    /// the same engine on storage buffers: the prefill logits and two greedy decode steps
+    /// equal bit for bit (the same products in the same order, only where the weights are
+    /// read from differs). With split-K and tiled products off and no matrix units (a CPU
+    /// adapter, lavapipe in CI) every product runs `linear_words.wgsl`, so the engine keeps
+    /// the weights only as textures: the embedding is gathered from its texture, the weight
+    /// bytes are the storage engine's (the norms apart), and switching split-K on after
+    /// load is refused, naming the options that keep both forms.
     #[test]
     fn texture_weights_give_the_storage_engines_logits_and_tokens() {
         use crate::runtime::engine::{Engine, Sampling};
@@ -692,12 +694,35 @@ mod tests {
                     .unwrap();
                 tokens.extend(next);
             }
-            (engine.describe(), logits, tokens)
+            (engine, logits, tokens)
         };
-        let (on_desc, on_logits, on_tokens) = run(true);
-        let (_, off_logits, off_tokens) = run(false);
-        if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        let (mut on, on_logits, on_tokens) = run(true);
+        let (off, off_logits, off_tokens) = run(false);
+        assert!(!off.texture_only_weights());
+        if ctx.coop_matrix().is_none() {
+            assert!(on.texture_only_weights());
+            let on_desc = on.describe();
             assert!(on_desc.contains("from textures"), "{on_desc}");
+            // Every part of every matrix in one form: textures only, or storage only.
+            let parts = |e: &WgpuEngine| -> Vec<(bool, bool)> {
+                let mut m = vec![&e.embed];
+                m.extend(&e.lm_head);
+                for l in &e.layers {
+                    m.extend([&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down]);
+                }
+                m.iter()
+                    .flat_map(|m| &m.parts)
+                    .map(|p| (p.has_storage(), p.texture.is_some()))
+                    .collect()
+            };
+            assert!(parts(&on).iter().all(|&p| p == (false, true)));
+            assert!(parts(&off).iter().all(|&p| p == (true, false)));
+            let e = on.set_split_k_matvec(true).unwrap_err().to_string();
+            assert!(
+                e.contains("MOA_WGPU_SPLIT_K=1") && e.contains("MOA_WGPU_TEXTURE_WEIGHTS=0"),
+                "{e}"
+            );
+            on.set_split_k_matvec(false).unwrap();
         }
         assert_eq!(on_tokens, off_tokens);
         let bits = |l: &[Vec<f32>]| -> Vec<Vec<u32>> {

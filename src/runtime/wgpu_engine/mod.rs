@@ -92,9 +92,12 @@ pub struct WgpuEngine {
     /// Many-row products off matrix units on `linear_tiled.wgsl` (`MOA_WGPU_TILED`).
     tiled_products: bool,
     /// The f16 product weights also in textures, which `linear_words.wgsl` reads
-    /// (`MOA_WGPU_TEXTURE_WEIGHTS=1`, meant for CPU adapters, where a texture load is
-    /// vectorized and a storage load is not; `auto` = off while the storage copies stay).
+    /// (`MOA_WGPU_TEXTURE_WEIGHTS`, `auto` = on for CPU adapters whose products all run
+    /// it, where a texture load is vectorized and a storage load is not).
     texture_weights: bool,
+    /// [`Self::texture_weights`] without the storage copies: no path of this engine reads
+    /// them ([`Self::texture_only_weights`]).
+    texture_only: bool,
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
     subgroup: Option<u32>,
@@ -281,6 +284,20 @@ impl WgpuEngine {
         )
     }
 
+    /// [`Self::new_with_binding_limit`] with `options` instead of the environment's
+    /// `MOA_WGPU_*` settings (tests choose a product path at load where a CPU adapter's
+    /// default would keep no storage copy of the weights for it).
+    pub fn new_with_options_and_binding_limit(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: Option<&Plan>,
+        force_f32: bool,
+        options: WgpuEngineOptions,
+        max_binding: u64,
+    ) -> Result<WgpuEngine, EngineError> {
+        Self::compile_and_build(ctx, model, plan, force_f32, options, Some(max_binding))
+    }
+
     /// The constructors that compile the plan in process (`plan = None`: dense), after
     /// checking it against the model's shape.
     fn compile_and_build(
@@ -398,10 +415,19 @@ impl WgpuEngine {
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
-        // Opt-in for now (`auto` = off): the storage copies stay beside the textures, so
-        // on would double a CPU adapter's product weights (DESIGN.md §7.3).
+        // The products' paths, as the engine below chooses them (`auto` = on for GPU
+        // adapters).
+        let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        let split_k_matvec = options.split_k.unwrap_or(!cpu);
+        let tiled_products = options.tiled.unwrap_or(!cpu);
+        // Where no product reads a storage buffer (no split-K or tiled products, no matrix
+        // units), `linear_words.wgsl` runs every product and the textures can replace the
+        // storage copies: `auto` = on there, so a CPU adapter's weights take their own
+        // size, read 2× faster (DESIGN.md §7.3). Elsewhere both forms are kept.
+        let words_only = !split_k_matvec && !tiled_products && ctx.coop_matrix().is_none();
         let texture_weights =
-            storage == StorageType::F16 && options.texture_weights.unwrap_or(false);
+            storage == StorageType::F16 && options.texture_weights.unwrap_or(cpu && words_only);
+        let texture_only = texture_weights && words_only;
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
             max_height: device.limits().max_texture_dimension_2d,
@@ -431,6 +457,7 @@ impl WgpuEngine {
             storage,
             max_binding,
             texture_shape,
+            !texture_only,
         )?;
         let DeviceWeights {
             embed,
@@ -540,13 +567,10 @@ impl WgpuEngine {
             adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
             weight_bytes,
             options,
-            split_k_matvec: options
-                .split_k
-                .unwrap_or(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu),
-            tiled_products: options
-                .tiled
-                .unwrap_or(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu),
+            split_k_matvec,
+            tiled_products,
             texture_weights,
+            texture_only,
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: options.subgroup_matvec,
             coop,
@@ -976,9 +1000,30 @@ impl WgpuEngine {
         self.decode_chunk = slots;
     }
 
-    /// Chooses the few-row product kernel (tests exercise both on any adapter).
-    pub fn set_split_k_matvec(&mut self, on: bool) {
+    /// Chooses the few-row product kernel (tests exercise both on any adapter). Errors:
+    /// split-K asked of an engine that keeps its f16 product weights only as textures (a
+    /// CPU adapter's default, `MOA_WGPU_TEXTURE_WEIGHTS`), whose split-K products would
+    /// have no storage copy to read ([`EngineError::Input`], saying which option keeps
+    /// both).
+    pub fn set_split_k_matvec(&mut self, on: bool) -> Result<(), EngineError> {
+        if on && self.texture_only {
+            return Err(EngineError::Input(
+                "split-K products read the weights from storage buffers, and this engine keeps \
+                 its f16 product weights only as textures (MOA_WGPU_TEXTURE_WEIGHTS, the CPU \
+                 adapters' default): build it with MOA_WGPU_SPLIT_K=1 or \
+                 MOA_WGPU_TEXTURE_WEIGHTS=0 (WgpuEngineOptions::split_k / texture_weights)"
+                    .into(),
+            ));
+        }
         self.split_k_matvec = on;
+        Ok(())
+    }
+
+    /// Whether the f16 product weights are on the device only as textures (no storage
+    /// copies): a CPU adapter's default, where `linear_words.wgsl` runs every product
+    /// (`MOA_WGPU_TEXTURE_WEIGHTS`).
+    pub fn texture_only_weights(&self) -> bool {
+        self.texture_only
     }
 
     /// A storage buffer of `bytes` for the model's data, within [`Self::max_binding`].

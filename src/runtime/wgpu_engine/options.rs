@@ -447,12 +447,16 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
-    /// `MOA_WGPU_TEXTURE_WEIGHTS` (default `auto`: off until the storage copies can go; `1`
-    /// is meant for CPU adapters, where it halves lavapipe's SmolLM2 decode step): the f16 product
-    /// weights whose K is a multiple of 8 also uploaded as `rgba32uint` textures (8192
-    /// texels a row), which `linear_words.wgsl` reads: on llvmpipe a texture load is
-    /// vectorized and a storage load a gather lane by lane (DESIGN.md §7). The storage
-    /// form is kept too (the fused, subgroup and embedding paths read it).
+    /// `MOA_WGPU_TEXTURE_WEIGHTS` (default `auto`: on for CPU adapters whose every product
+    /// runs `linear_words.wgsl`, i.e. split-K and tiled products off (their default there)
+    /// and no matrix units; it halves lavapipe's SmolLM2 decode step): the f16 matrices whose
+    /// K is a multiple of 8 uploaded as `rgba32uint` textures (8192 texels a row), which
+    /// `linear_words.wgsl` and the embedding gather read: on llvmpipe a texture load is
+    /// vectorized and a storage load a gather lane by lane (DESIGN.md §7). Where every
+    /// product reads them they replace the storage copies (the weights take their own
+    /// size); where another path may run (split-K, tiled, matrix units) the storage form
+    /// is kept beside them (twice the memory), so `1` there only helps the products that
+    /// `linear_words.wgsl` runs.
     pub texture_weights: Option<bool>,
     /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
     /// ([`super::DecodeStats::summary`]) to stderr when it ends.

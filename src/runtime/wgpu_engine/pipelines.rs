@@ -415,6 +415,9 @@ pub(super) struct LinearWords {
 
 pub(super) struct Pipelines {
     pub(super) embed: wgpu::ComputePipeline,
+    /// `embed_texture.wgsl` where the engine uploads texture weights (f16): the gather of
+    /// an embedding kept only as a texture.
+    pub(super) embed_texture: Option<wgpu::ComputePipeline>,
     pub(super) rmsnorm: wgpu::ComputePipeline,
     /// Linear with f32 input.
     pub(super) linear: wgpu::ComputePipeline,
@@ -642,6 +645,11 @@ impl Pipelines {
             row_block,
             matvec_sg,
             embed: pipe(shaders::EMBED, types)?,
+            embed_texture: if textures && storage == StorageType::F16 {
+                Some(pipe(shaders::EMBED_TEXTURE, types)?)
+            } else {
+                None
+            },
             rmsnorm: pipe(shaders::RMSNORM, types)?,
             linear: pipe(shaders::LINEAR, types)?,
             linear_attn: pipe(

@@ -226,7 +226,7 @@ impl WgpuEngine {
         residual: Option<View>,
         out: View,
         rows: usize,
-    ) {
+    ) -> Result<(), EngineError> {
         let (k, n_total) = (w.cols, w.rows);
         let eps = self.config.rms_norm_eps.to_bits();
         let norm = match input {
@@ -246,11 +246,14 @@ impl WgpuEngine {
                 0,
             ]);
             // Every form's bindings (params, x, w, residual, out, norm): the fused forms
-            // bind all six (dummies where unused), the tiled forms the first five.
+            // bind all six (dummies where unused), the tiled forms the first five. `w` is the part's storage copy, which every form but the texture one reads;
+            // a part kept only as a texture binds the dummy there (the texture form puts
+            // its texture in that place), and each storage form checks first.
+            let w_view: View = part.storage().map_or((&self.dummy).into(), View::from);
             let buffers: [(u32, View); 6] = [
                 (0, (&params).into()),
                 (1, x),
-                (2, (&part.buffer).into()),
+                (2, w_view),
                 (3, residual.unwrap_or((&self.dummy).into())),
                 (4, out),
                 (5, norm.into()),
@@ -260,6 +263,7 @@ impl WgpuEngine {
             // Subgroups where the adapter has them: 4 columns × `set.rows` rows per KSPLIT
             // subgroups.
             if self.fuses(rows) {
+                part.storage()?;
                 let (pipe, groups) = match self.sg_pipes(k) {
                     Some(sg) => {
                         let set = sg.pick(n_out, k, rows);
@@ -348,6 +352,7 @@ impl WgpuEngine {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
+            part.storage()?;
             d.push(self.dispatch_bound(
                 pipe,
                 &buffers[..5],
@@ -358,6 +363,7 @@ impl WgpuEngine {
                 ],
             ));
         }
+        Ok(())
     }
 
     /// Every dispatch of one forward pass over `io`, in order. Prefill passes record
@@ -405,11 +411,26 @@ impl WgpuEngine {
                 0,
                 0,
             ]);
-            d.push(self.dispatch(
-                &self.pipes.embed,
-                &[&p, &io.tokens, &part.buffer, &a.x],
-                [(hidden as u32).div_ceil(64), t as u32, 1],
-            ));
+            // A table kept only as a texture (CPU adapters) is read as one.
+            match (&part.texture, &self.pipes.embed_texture) {
+                (Some(view), Some(pipe)) if !part.has_storage() => {
+                    d.push(self.dispatch_texture(
+                        pipe,
+                        &[
+                            (0, (&p).into()),
+                            (1, (&io.tokens).into()),
+                            (3, (&a.x).into()),
+                        ],
+                        view,
+                        [(hidden as u32 / 8).div_ceil(64), t as u32, 1],
+                    ));
+                }
+                _ => d.push(self.dispatch(
+                    &self.pipes.embed,
+                    &[&p, &io.tokens, part.storage()?, &a.x],
+                    [(hidden as u32).div_ceil(64), t as u32, 1],
+                )),
+            }
         }
         tag(&mut kinds, &d, "embed");
         // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
@@ -504,7 +525,7 @@ impl WgpuEngine {
                     let bound: [(u32, View); 10] = [
                         (0, (&params).into()),
                         (1, (&a.x).into()),
-                        (2, (&part.buffer).into()),
+                        (2, part.storage()?.into()),
                         (5, (&lw.attn_norm).into()),
                         (6, (&rp).into()),
                         (7, (&io.info).into()),
@@ -536,7 +557,7 @@ impl WgpuEngine {
                         let bound: [(u32, View); 13] = [
                             (0, (&coop_params).into()),
                             (1, (&a.x).into()),
-                            (2, (&part.buffer).into()),
+                            (2, part.storage()?.into()),
                             (3, (&self.dummy).into()),
                             (4, (&a.qkv).into()),
                             (5, (&lw.attn_norm).into()),
@@ -574,7 +595,7 @@ impl WgpuEngine {
             } else if fuse {
                 let x = (&a.x).into();
                 let norm = Input::Norm(&lw.attn_norm);
-                self.linear(&mut d, norm, x, &lw.wqkv, None, (&a.qkv).into(), t);
+                self.linear(&mut d, norm, x, &lw.wqkv, None, (&a.qkv).into(), t)?;
                 rope_kv(&mut d, 0, t);
             } else {
                 // Unfused passes (prefill) tag the norm and RoPE + cache write apart from
@@ -583,7 +604,7 @@ impl WgpuEngine {
                 tag(&mut kinds, &d, "norm");
                 for &(s, n) in &chunks {
                     let h = at(&a.h, s, x_row);
-                    self.linear(&mut d, Input::Plain, h, &lw.wqkv, None, (&a.qkv).into(), n);
+                    self.linear(&mut d, Input::Plain, h, &lw.wqkv, None, (&a.qkv).into(), n)?;
                     tag(&mut kinds, &d, "qkv");
                     rope_kv(&mut d, s, n);
                     tag(&mut kinds, &d, "rope");
@@ -686,13 +707,14 @@ impl WgpuEngine {
                     fp[17] = super::coop_matvec::FUSED_SPIN;
                     self.uniform(&fp)
                 };
+                let (wo, w_gate_up) = (lw.wo.parts[0].storage()?, lw.w_gate_up.parts[0].storage()?);
                 let fused = |fp: wgpu::Buffer| {
                     self.dispatch_bound(
                         &f.pipeline,
                         &[
                             (0, (&p0).into()),
                             (1, (&a.attn_out).into()),
-                            (2, (&lw.wo.parts[0].buffer).into()),
+                            (2, wo.into()),
                             (3, (&a.x).into()),
                             (4, (&a.x_alt).into()),
                             (5, (&self.dummy).into()),
@@ -701,7 +723,7 @@ impl WgpuEngine {
                             // (Phase 1's x is phase 0's output, binding 4: one binding
                             // a buffer the dispatch writes, coop_fused_mlp_source says
                             // why.)
-                            (10, (&lw.w_gate_up.parts[0].buffer).into()),
+                            (10, w_gate_up.into()),
                             (11, (&a.argmax_pairs).into()),
                             (12, (&a.ffn_act).into()),
                             (13, (&lw.ffn_norm).into()),
@@ -730,7 +752,7 @@ impl WgpuEngine {
                     Some((&a.x_alt).into()),
                     (&a.x).into(),
                     t,
-                );
+                )?;
                 tag(&mut kinds, &d, "down");
                 layer_end.push(d.len());
                 continue;
@@ -761,7 +783,7 @@ impl WgpuEngine {
                     params,
                     [
                         (&a.attn_out).into(),
-                        (&lw.wo.parts[0].buffer).into(),
+                        lw.wo.parts[0].storage()?.into(),
                         (&a.x).into(),
                         (&a.x_alt).into(),
                         (&self.dummy).into(),
@@ -780,7 +802,7 @@ impl WgpuEngine {
                     Some((&a.x).into()),
                     (&a.x_alt).into(),
                     t,
-                );
+                )?;
             }
             tag(&mut kinds, &d, "out");
             // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
@@ -819,7 +841,7 @@ impl WgpuEngine {
                     params,
                     [
                         (&a.x_alt).into(),
-                        (&lw.w_gate_up.parts[0].buffer).into(),
+                        lw.w_gate_up.parts[0].storage()?.into(),
                         (&self.dummy).into(),
                         (&a.ffn_act).into(),
                         (&lw.ffn_norm).into(),
@@ -849,7 +871,7 @@ impl WgpuEngine {
                     &[
                         (0, (&params).into()),
                         (1, (&a.x_alt).into()),
-                        (2, (&part.buffer).into()),
+                        (2, part.storage()?.into()),
                         // No residual (binding 3): the entry point does not use it.
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
@@ -861,7 +883,7 @@ impl WgpuEngine {
             } else if fuse {
                 let norm = Input::Norm(&lw.ffn_norm);
                 let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
-                self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);
+                self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t)?;
                 tag(&mut kinds, &d, "gate_up");
                 Some((Input::SwiGlu, &a.gate_up))
             } else {
@@ -885,7 +907,7 @@ impl WgpuEngine {
                         let buffers = [
                             (&params).into(),
                             h,
-                            (&lw.w_gate_up.parts[0].buffer).into(),
+                            lw.w_gate_up.parts[0].storage()?.into(),
                             (&self.dummy).into(),
                             (&a.ffn_act).into(),
                         ];
@@ -894,7 +916,7 @@ impl WgpuEngine {
                         tag(&mut kinds, &d, "gate_up");
                     } else {
                         let gate_up = (&a.gate_up).into();
-                        self.linear(&mut d, Input::Plain, h, &lw.w_gate_up, None, gate_up, n);
+                        self.linear(&mut d, Input::Plain, h, &lw.w_gate_up, None, gate_up, n)?;
                         tag(&mut kinds, &d, "gate_up");
                         let sp = self.uniform(&[n as u32, c.ffn_size as u32, 0, 0]);
                         d.push(self.dispatch(
@@ -912,14 +934,14 @@ impl WgpuEngine {
                         Some(at(&a.x_alt, s, x_row)),
                         at(&a.x, s, x_row),
                         n,
-                    );
+                    )?;
                     tag(&mut kinds, &d, "down");
                 }
                 None
             };
             if let Some((input, act)) = down_input {
                 let (residual, out) = (Some((&a.x_alt).into()), (&a.x).into());
-                self.linear(&mut d, input, act.into(), &lw.w_down, residual, out, t);
+                self.linear(&mut d, input, act.into(), &lw.w_down, residual, out, t)?;
             }
             // (Unfused passes tagged their MLP dispatches one by one above.)
             tag(&mut kinds, &d, "down");
@@ -960,7 +982,7 @@ impl WgpuEngine {
                 params,
                 [
                     (&a.x).into(),
-                    (&head.parts[0].buffer).into(),
+                    head.parts[0].storage()?.into(),
                     (&self.dummy).into(),
                     logits,
                     (&self.output_norm).into(),
@@ -973,7 +995,7 @@ impl WgpuEngine {
             // A decode pass's tokens are its rows' last tokens (in order): the final
             // RMSNorm goes into the head's product, no gather needed.
             let norm = Input::Norm(&self.output_norm);
-            self.linear(&mut d, norm, (&a.x).into(), head, None, logits, rows);
+            self.linear(&mut d, norm, (&a.x).into(), head, None, logits, rows)?;
         } else {
             let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
             d.push(self.dispatch(
@@ -989,7 +1011,7 @@ impl WgpuEngine {
                 None,
                 logits,
                 rows,
-            );
+            )?;
         }
         tag(&mut kinds, &d, "head");
         match output {

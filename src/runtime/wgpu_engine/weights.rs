@@ -14,7 +14,11 @@ use crate::runtime::wgpu::tensor_bytes;
 
 /// Rows `[row0, row0 + rows)` of a matrix in one buffer (row-major, `[rows, cols]`).
 pub(super) struct Part {
-    pub(super) buffer: wgpu::Buffer,
+    /// The rows in a storage buffer; `None` where only the texture form is kept (an
+    /// engine whose every product of this matrix reads textures: [`Part::storage`]).
+    buffer: Option<wgpu::Buffer>,
+    /// The part's name in errors (`blk.3.ffn_down[rows 0..512]`).
+    label: String,
     /// The same rows as an `Rgba32Uint` texture of [`TextureShape::width`] texels a row
     /// (16-byte words of eight f16, word t at `(t % width, t / width)`, the last row
     /// zero-padded), where the CPU adapters' `linear_words.wgsl` reads them
@@ -22,6 +26,30 @@ pub(super) struct Part {
     pub(super) texture: Option<wgpu::TextureView>,
     pub(super) row0: usize,
     pub(super) rows: usize,
+}
+
+impl Part {
+    /// Whether the part keeps its storage copy ([`Part::storage`] answers).
+    pub(super) fn has_storage(&self) -> bool {
+        self.buffer.is_some()
+    }
+
+    /// The storage-buffer form, which every product but the texture form of
+    /// `linear_words.wgsl` and the embedding gather read. Errors: a part kept only as a
+    /// texture ([`EngineError::Input`], naming it and how to keep both forms): the engine
+    /// drops the storage copies only where none of its paths reads them, so this is a
+    /// path switched on after load (`WgpuEngine::set_split_k_matvec`).
+    pub(super) fn storage(&self) -> Result<&wgpu::Buffer, EngineError> {
+        self.buffer.as_ref().ok_or_else(|| {
+            EngineError::Input(format!(
+                "the weights `{}` are on the device only as a texture (MOA_WGPU_TEXTURE_WEIGHTS, \
+                 the CPU adapters' default), and this product reads a storage buffer: build \
+                 the engine with MOA_WGPU_TEXTURE_WEIGHTS=0, or with this product's option \
+                 set at load (MOA_WGPU_SPLIT_K=1)",
+                self.label
+            ))
+        })
+    }
 }
 
 /// The texture form of the product weights: `width` texels (16 bytes each) a texture row,
@@ -108,6 +136,9 @@ struct Uploader<'d> {
     pending: u64,
     /// Where f16 matrices with `cols` a multiple of 8 also get the texture form.
     texture: Option<TextureShape>,
+    /// Whether a matrix with the texture form also keeps its storage copy (`false`: only
+    /// the texture).
+    storage_copies: bool,
 }
 
 /// Flush uploads every this many bytes. A buffer created with contents goes through a
@@ -124,6 +155,7 @@ impl<'d> Uploader<'d> {
         queue: &'d wgpu::Queue,
         max_binding: u64,
         texture: Option<TextureShape>,
+        storage_copies: bool,
     ) -> Self {
         Uploader {
             device,
@@ -132,6 +164,7 @@ impl<'d> Uploader<'d> {
             bytes: 0,
             pending: 0,
             texture,
+            storage_copies,
         }
     }
 
@@ -180,10 +213,13 @@ impl<'d> Uploader<'d> {
         t: StorageType,
     ) -> Result<Matrix, EngineError> {
         let cols = data.len() / rows;
-        let mut per = rows_per_part(name, rows, cols, t.bytes() as u64, self.max_binding)?;
         let texture = self
             .texture
             .filter(|_| t == StorageType::F16 && cols.is_multiple_of(8) && cols > 0);
+        let buffer = texture.is_none() || self.storage_copies;
+        // Parts stay within the binding limit even without a storage copy: the same
+        // parts (and dispatches) whichever forms are kept.
+        let mut per = rows_per_part(name, rows, cols, t.bytes() as u64, self.max_binding)?;
         if let Some(shape) = texture {
             // A part's words must also fit one texture: width × max_height 16-byte texels,
             // with the same rounding as a binding's parts.
@@ -212,8 +248,14 @@ impl<'d> Uploader<'d> {
                 Some(shape) => Some(self.texture(&label, &bytes, shape)?),
                 None => None,
             };
+            let buffer = if buffer {
+                Some(self.buffer(&label, &bytes)?)
+            } else {
+                None
+            };
             parts.push(Part {
-                buffer: self.buffer(&label, &bytes)?,
+                buffer,
+                label,
                 texture,
                 row0,
                 rows: n,
@@ -274,9 +316,9 @@ impl DeviceWeights {
     /// Uploads `w`: matrices in `storage`, split by rows where above the adapter's storage
     /// binding limit (`max_binding` bytes) or, with `texture`, above a texture's words;
     /// norms in f32. With `texture`, f16 matrices whose columns are a multiple of 8 get
-    /// the texture form too ([`Part::texture`]; both forms are kept and counted in
-    /// `bytes`). A norm vector or a single matrix row above the limit is
-    /// [`EngineError::TooLarge`], naming it.
+    /// the texture form too ([`Part::texture`]), and keep their storage copy only with
+    /// `storage_copies`. `bytes` counts every form kept. A norm vector or a single matrix row above
+    /// the limit is [`EngineError::TooLarge`], naming it.
     pub(super) fn upload(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
@@ -284,8 +326,9 @@ impl DeviceWeights {
         storage: StorageType,
         max_binding: u64,
         texture: Option<TextureShape>,
+        storage_copies: bool,
     ) -> Result<DeviceWeights, EngineError> {
-        let mut up = Uploader::new(device, queue, max_binding, texture);
+        let mut up = Uploader::new(device, queue, max_binding, texture, storage_copies);
         let embed = up.matrix(
             "token_embd",
             &w.token_embd.data,
@@ -353,7 +396,7 @@ pub(super) fn texture_matrix(
     shape: TextureShape,
     max_binding: u64,
 ) -> Result<Matrix, EngineError> {
-    let mut up = Uploader::new(device, queue, max_binding, Some(shape));
+    let mut up = Uploader::new(device, queue, max_binding, Some(shape), true);
     let m = up.matrix("texture test", data, rows, StorageType::F16)?;
     up.flush()?;
     Ok(m)

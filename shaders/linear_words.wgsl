@@ -6,6 +6,10 @@
 // gather a weight), this one eight at a time (`unpack2x16float` on a vec4<u32>), and
 // computes ROWS rows (an override: 1 for a decode step of fewer than 4 rows, where
 // linear.wgsl's 4 × 4 block computes every dot product four times) × 4 output columns.
+// x is read four values a load too (`array<vec4<xtype>>`: k, a multiple of 8, keeps every
+// row's start on a vector): on llvmpipe each lane's load is its own, so four scalar loads
+// cost four times one vector's (SmolLM2's decode step on lavapipe 127-132 -> 109-110 ms,
+// benches/RESULTS.md "Session 55").
 // Weights are row-major [n_out, k] (PyTorch Linear layout); the host takes this shader
 // only where k is a multiple of 8 (a row starts on a word). The host prepends
 // `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused) and one of the two
@@ -16,13 +20,13 @@
 override ROWS: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: ProductParams;
-@group(0) @binding(1) var<storage, read> x: array<xtype>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
+// Four values of row `row` from k index `i` (a multiple of 4).
 fn load_x4(row: u32, i: u32) -> vec4<f32> {
-    let o = row * params.k + i;
-    return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
+    return vec4<f32>(x[(row * params.k + i) / 4u]);
 }
 
 @compute @workgroup_size(64)

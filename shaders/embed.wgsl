@@ -3,18 +3,7 @@
 // each writing only the tokens whose id falls in its rows [row0, row0 + rows).
 // The host prepends `alias wtype = f16;` (with `enable f16;`) or `alias wtype = f32;`.
 
-struct Params {
-    n_tokens: u32,
-    hidden: u32,
-    vocab: u32,
-    row0: u32,
-    rows: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: EmbedParams;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var<storage, read> table: array<wtype>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

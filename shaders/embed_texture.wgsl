@@ -5,21 +5,10 @@
 // multiple of 8 (the host gives this form only such tables). One invocation a word; one
 // dispatch per part, each writing only the tokens whose id falls in its rows.
 
-struct Params {
-    n_tokens: u32,
-    hidden: u32,
-    vocab: u32,
-    row0: u32,
-    rows: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
 // Texels a texture row (the host's width, 8192).
 override TEX_WIDTH: u32 = 8192u;
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: EmbedParams;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var table: texture_2d<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

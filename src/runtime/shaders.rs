@@ -216,6 +216,10 @@ impl Shader {
         if self.source.contains("ProductParams") {
             s.push_str(PRODUCT_PARAMS);
         }
+        // The embedding gathers' parameter struct, the same way.
+        if self.source.contains("EmbedParams") {
+            s.push_str(EMBED_PARAMS);
+        }
         // The cache-write rule is one WGSL function shared by the shaders that write the
         // KV cache, appended here rather than copied into each file.
         if s.contains("cache_slot(") {
@@ -236,6 +240,10 @@ const CACHE_SLOT: &str = include_str!("../../shaders/cache_slot.wgsl");
 /// `product_params.wgsl`: `ProductParams`, the parameter words of `linear.wgsl`,
 /// `linear_words.wgsl`, `linear_tiled.wgsl` and `coop_linear.wgsl`.
 const PRODUCT_PARAMS: &str = include_str!("../../shaders/product_params.wgsl");
+
+/// `embed_params.wgsl`: `EmbedParams`, the parameter words of `embed.wgsl` and
+/// `embed_texture.wgsl`.
+const EMBED_PARAMS: &str = include_str!("../../shaders/embed_params.wgsl");
 
 /// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
 /// adapters that offer 16 × 16 × 16 f16 configurations: 128 × 128 tiles, 8 subgroups of

@@ -1,12 +1,13 @@
-# Sourced by session 51's device scripts: `. "$(dirname "$0")/env.sh" NAME BINARY:XZ...` in a carry folder
-# (.dev-s51, a copy of this folder with the binaries). Sets D (the script's folder), R (/tmp/s51-NAME,
-# emptied), el (a timed line into $R/times.txt), save ($OUT/s51-NAME.tgz and NAME-times.txt); unpacks each
+# Sourced by session 51's (and 55's) device scripts: `. "$(dirname "$0")/env.sh" NAME BINARY:XZ...` in a carry
+# folder (.dev-sNN, a copy of the scripts with the binaries; SESSION=sNN, default s51, names what follows). Sets D
+# (the script's folder), R (/tmp/$SESSION-NAME, emptied), el (a timed line into $R/times.txt), save
+# ($OUT/$SESSION-NAME.tgz and NAME-times.txt); unpacks each
 # BINARY from D/XZ to /tmp/BINARY; installs the Vulkan loader debs of D/gl where missing; sets the NVIDIA
 # ICD's and CUDA's environment; records the GPU; defines dec (a SmolLM2 decode run of /tmp/wpe).
-D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; NAME=$1; shift; R=/tmp/s51-$NAME; rm -rf "$R"; mkdir -p "$R"
+D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; NAME=$1; shift; SESSION=${SESSION:-s51}; R=/tmp/$SESSION-$NAME; rm -rf "$R"; mkdir -p "$R"
 s=$(date +%s)
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
-save() { tar czf "${OUT:-/tmp}/s51-$NAME.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/$NAME-times.txt" 2>/dev/null; }
+save() { tar czf "${OUT:-/tmp}/$SESSION-$NAME.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/$NAME-times.txt" 2>/dev/null; }
 [ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
 mkdir -p /work/main/target/tmp
 for b in "$@"; do
@@ -21,8 +22,9 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv > 
 el start
 # One SmolLM2-shape decode run of /tmp/wpe (16 rows x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0):
 # dec NAME PROFILE_REPEATS PARITY_TOKENS [VAR=VALUE ...]; its log in $R/NAME.txt, its step rows in times.txt.
+# WPE (default /tmp/wpe) picks the binary.
 dec() { local name=$1 prof=$2 par=$3; shift 3
-  env MOA_WGPU_COOP_ATTN=0 "$@" timeout 45 /tmp/wpe --like smollm2-135m --rows 16 --new 256 --profile $prof \
+  env MOA_WGPU_COOP_ATTN=0 "$@" timeout 45 ${WPE:-/tmp/wpe} --like smollm2-135m --rows 16 --new 256 --profile $prof \
     --plan plans/smollm2-135m-moa-50.toml --prompt 4096 --parity $par > "$R/$name.txt" 2>&1
   el "$name rc=$? $(grep -E '^decode:' $R/$name.txt | head -2 | tr '\n' ' ' | cut -c1-220) $(grep -o -E 'max .logit err. [^,]*, argmax equal [0-9/]+' $R/$name.txt)"
   grep -E "^ *(attention|step|probe|step_submits|step_cbs|step_cbs_nofeed|step_passes):" "$R/$name.txt" | tee -a "$R/times.txt"; save; }

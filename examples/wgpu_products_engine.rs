@@ -15,6 +15,7 @@
 //! plan TOML, an upstream `moa_alpha_beta.json` (imported for the shape) or `dense`,
 //! repeatable; `--parity T` prompt tokens of the check (0: none; default 24);
 //! `--max-binding B` plans buffers for a binding limit of B bytes (the split paths);
+//! `--f32` runs the engine in f32 storage (what an adapter without shader f16 runs);
 //! `--profile R` times the decode step per dispatch kind after the run
 //! (`WgpuEngine::profile_decode`, R steps' worth per submission); `--profile-prefill`
 //! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`);
@@ -100,6 +101,9 @@ struct Args {
     /// `--prefill-reps R`: after the run, R more prefills of the same prompts (a new
     /// request each), timed end to end; their median tokens/s is printed.
     prefill_reps: usize,
+    /// `--f32`: f32 storage (the engine's `force_f32`) instead of f16 where the adapter
+    /// has it.
+    f32: bool,
 }
 
 fn args() -> Result<Args, Error> {
@@ -116,6 +120,7 @@ fn args() -> Result<Args, Error> {
         sg_variants: Vec::new(),
         chunks: Vec::new(),
         prefill_reps: 0,
+        f32: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -130,6 +135,7 @@ fn args() -> Result<Args, Error> {
             "--max-binding" => a.max_binding = Some(value()?.parse()?),
             "--profile" => a.profile = value()?.parse()?,
             "--profile-prefill" => a.profile_prefill = true,
+            "--f32" => a.f32 = true,
             "--prefill-reps" => a.prefill_reps = value()?.parse()?,
             "--chunks" => {
                 for c in value()?.split(',') {
@@ -297,10 +303,10 @@ fn run() -> Result<(), Error> {
         let t = Instant::now();
         let gpu = match (a.max_binding, diagnostic_options()?) {
             (Some(b), _) => {
-                WgpuEngine::new_with_binding_limit(&ctx, &model, plan.as_ref(), false, b)?
+                WgpuEngine::new_with_binding_limit(&ctx, &model, plan.as_ref(), a.f32, b)?
             }
-            (None, Some(o)) => WgpuEngine::new_with_options(&ctx, &model, plan.as_ref(), false, o)?,
-            (None, None) => WgpuEngine::new(&ctx, &model, plan.as_ref(), false)?,
+            (None, Some(o)) => WgpuEngine::new_with_options(&ctx, &model, plan.as_ref(), a.f32, o)?,
+            (None, None) => WgpuEngine::new(&ctx, &model, plan.as_ref(), a.f32)?,
         };
         let load = t.elapsed().as_secs_f64();
         let name = if path == "dense" {

@@ -2,24 +2,26 @@
 // Weights are row-major [n_out, k] as stored by the model (PyTorch Linear layout).
 // Each invocation computes a 4 × 4 block (4 rows × 4 output columns) from vec4 loads:
 // 8 loads feed 16 dot products, where one column per invocation needed 5 loads for 4.
+// x and w are bound as arrays of 4-vectors (k is a multiple of 4, checked by the host, so
+// every row starts on one): on llvmpipe each lane's storage load is its own, and four
+// scalar loads cost four times one vector's (session 55, as linear_words.wgsl's x).
 // Register blocking is what pays on lavapipe, where workgroup barriers are expensive
 // (feasibility.md §1: 0.5 → 3–5 GFLOP/s for a 512³ product).
 // The host prepends `alias wtype = ...; alias xtype = ...;` (f16 or f32 each).
 
 @group(0) @binding(0) var<uniform> params: ProductParams;
-@group(0) @binding(1) var<storage, read> x: array<xtype>;
-@group(0) @binding(2) var<storage, read> w: array<wtype>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<wtype>>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
+// Four values of row `row` (column `col`) from k index `i` (a multiple of 4).
 fn load_x(row: u32, i: u32) -> vec4<f32> {
-    let o = row * params.k + i;
-    return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
+    return vec4<f32>(x[(row * params.k + i) / 4u]);
 }
 
 fn load_w(col: u32, i: u32) -> vec4<f32> {
-    let o = col * params.k + i;
-    return vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
+    return vec4<f32>(w[(col * params.k + i) / 4u]);
 }
 
 @compute @workgroup_size(64)

@@ -2,8 +2,8 @@
 // Weights are row-major [n_out, k] as stored by the model (PyTorch Linear layout).
 // Each invocation computes a 4 × 4 block (4 rows × 4 output columns) from vec4 loads:
 // 8 loads feed 16 dot products, where one column per invocation needed 5 loads for 4.
-// x and w are bound as arrays of 4-vectors (k is a multiple of 4, checked by the host, so
-// every row starts on one): on llvmpipe each lane's storage load is its own, and four
+// x and w are bound as arrays of 4-vectors (k is a multiple of 4: hidden and ffn checked by
+// the engine, q_heads × head_dim by the plan's head_dim rule; so every row starts on one): on llvmpipe each lane's storage load is its own, and four
 // scalar loads cost four times one vector's (session 55, as linear_words.wgsl's x).
 // Register blocking is what pays on lavapipe, where workgroup barriers are expensive
 // (feasibility.md §1: 0.5 → 3–5 GFLOP/s for a 512³ product).

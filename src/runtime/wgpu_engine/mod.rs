@@ -387,17 +387,15 @@ impl WgpuEngine {
         config.check_plan(plan)?;
         kernels.check_plan(plan)?;
         let plan = plan.clone();
-        // Every product's K (hidden, ffn, and q_heads × head_dim for the output product) is
-        // read four values a load (`linear.wgsl`, `matvec*.wgsl`).
-        let attn_width = config.q_heads * config.head_dim;
+        // Every product's K is read four values a load (`linear.wgsl`, `matvec*.wgsl`):
+        // hidden and ffn are checked here, q_heads × head_dim (the output product's) by the
+        // plan, whose head_dim is a multiple of 4 (`plan` validation).
         if !config.head_dim.is_multiple_of(2)
             || !config.hidden_size.is_multiple_of(4)
             || !config.ffn_size.is_multiple_of(4)
-            || !attn_width.is_multiple_of(4)
         {
             return Err(EngineError::Input(format!(
-                "unsupported shape: head_dim {} must be even, hidden {}, ffn {} and q_heads × \
-                 head_dim {attn_width} multiples of 4",
+                "unsupported shape: head_dim {} must be even, hidden {} and ffn {} multiples of 4",
                 config.head_dim, config.hidden_size, config.ffn_size
             )));
         }

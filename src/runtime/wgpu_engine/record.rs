@@ -246,9 +246,10 @@ impl WgpuEngine {
                 0,
             ]);
             // Every form's bindings (params, x, w, residual, out, norm): the fused forms
-            // bind all six (dummies where unused), the tiled forms the first five. `w` is the part's storage copy, which every form but the texture one reads;
-            // a part kept only as a texture binds the dummy there (the texture form puts
-            // its texture in that place), and each storage form checks first.
+            // bind all six (dummies where unused), the tiled forms the first five. `w` is
+            // the part's storage copy, which every form but the texture one reads; a part
+            // kept only as a texture binds the dummy there (the texture form puts its
+            // texture in that place), and each storage form checks first (`storage()?`).
             let w_view: View = part.storage().map_or((&self.dummy).into(), View::from);
             let buffers: [(u32, View); 6] = [
                 (0, (&params).into()),

@@ -274,14 +274,8 @@ impl WgpuEngine {
         force_f32: bool,
         max_binding: u64,
     ) -> Result<WgpuEngine, EngineError> {
-        Self::compile_and_build(
-            ctx,
-            model,
-            plan,
-            force_f32,
-            env_options()?,
-            Some(max_binding),
-        )
+        let options = env_options()?;
+        Self::new_with_options_and_binding_limit(ctx, model, plan, force_f32, options, max_binding)
     }
 
     /// [`Self::new_with_binding_limit`] with `options` instead of the environment's
@@ -426,7 +420,8 @@ impl WgpuEngine {
         // Where no product reads a storage buffer (no split-K or tiled products, no matrix
         // units), `linear_words.wgsl` runs every product and the textures can replace the
         // storage copies: `auto` = on there, so a CPU adapter's weights take their own
-        // size, read 2× faster (DESIGN.md §7.3). Elsewhere both forms are kept.
+        // size and read as textures (2× the storage step on session 52's machine, a tie
+        // on session 55's: DESIGN.md §7.3). Elsewhere both forms are kept.
         let words_only = !split_k_matvec && !tiled_products && ctx.coop_matrix().is_none();
         let texture_weights =
             storage == StorageType::F16 && options.texture_weights.unwrap_or(cpu && words_only);

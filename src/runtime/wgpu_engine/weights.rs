@@ -216,7 +216,7 @@ impl<'d> Uploader<'d> {
         let texture = self
             .texture
             .filter(|_| t == StorageType::F16 && cols.is_multiple_of(8) && cols > 0);
-        let buffer = texture.is_none() || self.storage_copies;
+        let keep_buffer = texture.is_none() || self.storage_copies;
         // Parts stay within the binding limit even without a storage copy: the same
         // parts (and dispatches) whichever forms are kept.
         let mut per = rows_per_part(name, rows, cols, t.bytes() as u64, self.max_binding)?;
@@ -248,7 +248,7 @@ impl<'d> Uploader<'d> {
                 Some(shape) => Some(self.texture(&label, &bytes, shape)?),
                 None => None,
             };
-            let buffer = if buffer {
+            let buffer = if keep_buffer {
                 Some(self.buffer(&label, &bytes)?)
             } else {
                 None

@@ -4,8 +4,10 @@
 // is this one dispatch). There each invocation is a SIMD lane and every load whose address
 // differs across lanes is a gather; linear.wgsl loads a weight row one f16 at a time (a
 // gather a weight), this one eight at a time (`unpack2x16float` on a vec4<u32>), and
-// computes ROWS rows (an override: 1 for a decode step of fewer than 4 rows, where
-// linear.wgsl's 4 × 4 block computes every dot product four times) × 4 output columns.
+// computes ROWS rows × 4 output columns, each weight word loaded once for its ROWS rows (an
+// override, 1, 2, 4 or 8: the host takes the most that does not exceed the product's rows,
+// `LinearWords::form`, so a 2-row decode step loads each weight once instead of twice and
+// a 1-row step does not compute linear.wgsl's 4 × 4 block's repeated rows).
 // x is read four values a load too (`array<vec4<xtype>>`: k, a multiple of 8, keeps every
 // row's start on a vector): on llvmpipe each lane's load is its own, so four scalar loads
 // cost four times one vector's (SmolLM2's decode step on lavapipe 127-132 -> 109-110 ms,
@@ -42,7 +44,9 @@ fn moa_linear_words(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c1 = min(n0 + 1u, last_col);
     let c2 = min(n0 + 2u, last_col);
     let c3 = min(n0 + 3u, last_col);
-    var acc: array<vec4<f32>, 4>;
+    // Sized for the largest ROWS (a function-scope array needs a constant size); indexed
+    // by the unrolled row loop's constants, so the rows past ROWS cost nothing.
+    var acc: array<vec4<f32>, 8>;
     for (var i = 0u; i < params.k; i += 8u) {
         let w0 = load_w8(n0, i);
         let w1 = load_w8(c1, i);

@@ -464,8 +464,9 @@ mod tests {
         }
     }
 
-    /// `linear_words.wgsl` (f16 weights eight a load, session 44) against the CPU product:
-    /// one row an invocation for 1 and 3 rows, four for 70; 84 output columns (not a
+    /// `linear_words.wgsl` (f16 weights eight a load, session 44) against the CPU product,
+    /// in the form the engine picks for 1, 2, 3, 5 and 70 rows (1, 2, 2, 4 and 8 rows an
+    /// invocation: a last invocation with fewer rows than its form); 84 output columns (not a
     /// multiple of a workgroup's 256), a residual and a column offset; K 104 (a multiple of
     /// 8, not of 16 or 32).
     #[test]
@@ -476,11 +477,9 @@ mod tests {
         }
         let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
         let words = engine.pipes.linear_words.as_ref().expect("f16 weights");
-        for (t, pipeline, rows) in [
-            (1, &words.one[0], 1),
-            (3, &words.one[0], 1),
-            (70, &words.four[0], 4),
-        ] {
+        for t in [1, 2, 3, 5, 70] {
+            let form = words.form(t);
+            let (pipeline, rows) = (&form.storage[0], form.rows);
             let check = ProductCheck {
                 label: "words",
                 t,
@@ -501,7 +500,7 @@ mod tests {
     /// output columns of K 104 (13 words a row, not a multiple of 64) into parts of 8 rows
     /// (104 words, the last texture row short) and a last of 4 (52 words, zero-padded);
     /// each part writes its columns at its row offset, with a residual and a column
-    /// offset; 1 and 3 rows at one row an invocation, 70 at four. K 100 (not a multiple
+    /// offset; 1 and 3 rows at one row an invocation, 3 at two, 70 at four and eight. K 100 (not a multiple
     /// of 8) keeps the storage form only.
     #[test]
     fn the_f16_word_products_from_textures_match_the_cpu_product() {
@@ -539,7 +538,7 @@ mod tests {
             label: Some("words texture test"),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        for (t, rows_per) in [(1, 1u32), (3, 1), (70, 4)] {
+        for (t, rows_per) in [(1, 1u32), (3, 1), (3, 2), (70, 4), (70, 8)] {
             let constants = [("ROWS", f64::from(rows_per)), ("TEX_WIDTH", 16.0)];
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some("words texture test"),

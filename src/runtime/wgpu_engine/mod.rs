@@ -909,11 +909,11 @@ impl WgpuEngine {
         };
         if !self.split_k_matvec {
             let form = if self.texture_weights {
-                "one dot product per invocation, f16 weights eight a load from textures \
-                 where K allows (linear_words.wgsl, MOA_WGPU_TEXTURE_WEIGHTS)"
+                "4 columns × 1 or 2 rows an invocation, f16 weights eight a load from \
+                 textures where K allows (linear_words.wgsl, MOA_WGPU_TEXTURE_WEIGHTS)"
             } else if self.pipes.linear_words.is_some() {
-                "one dot product per invocation, f16 weights eight a load where K allows \
-                 (linear_words.wgsl)"
+                "4 columns × 1 or 2 rows an invocation, f16 weights eight a load where K \
+                 allows (linear_words.wgsl)"
             } else {
                 "one dot product per invocation (linear.wgsl)"
             };
@@ -1087,12 +1087,12 @@ impl Engine for WgpuEngine {
             }
             (None, true) => " (64 × 64 workgroup tiles, linear_tiled.wgsl)",
             (None, false) if self.texture_weights => {
-                " (a 4 × 4 block an invocation, f16 weights eight a load from textures \
-                 where K allows: linear_words.wgsl, MOA_WGPU_TEXTURE_WEIGHTS)"
+                " (4 columns × up to 8 rows an invocation, f16 weights eight a load from \
+                 textures where K allows: linear_words.wgsl, MOA_WGPU_TEXTURE_WEIGHTS)"
             }
             (None, false) if self.pipes.linear_words.is_some() => {
-                " (a 4 × 4 block an invocation, f16 weights eight a load where K allows: \
-                 linear_words.wgsl)"
+                " (4 columns × up to 8 rows an invocation, f16 weights eight a load where K \
+                 allows: linear_words.wgsl)"
             }
             (None, false) => " (a 4 × 4 block an invocation, linear.wgsl)",
         };

@@ -402,15 +402,40 @@ pub(crate) fn coop_linear_pipeline(
     )
 }
 
-/// `linear_words.wgsl`'s pipelines: `[plain input, attention input]` at 1 row an
-/// invocation (steps of fewer than 4 rows) and at 4.
+/// One row count of `linear_words.wgsl` (its `ROWS` override): the pipelines `[plain input,
+/// attention input]`, and the same with the weights from textures
+/// (`linear_words_texture.wgsl`, [`super::weights::Part::texture`]) where the engine uploads
+/// them (`MOA_WGPU_TEXTURE_WEIGHTS`).
+pub(super) struct WordsForm {
+    /// Rows an invocation computes (each weight word loaded once for them).
+    pub(super) rows: u32,
+    pub(super) storage: [wgpu::ComputePipeline; 2],
+    pub(super) texture: Option<[wgpu::ComputePipeline; 2]>,
+}
+
+/// `linear_words.wgsl`'s forms at 1, 2, 4 and 8 rows an invocation ([`LINEAR_WORDS_ROWS`]).
 pub(super) struct LinearWords {
-    pub(super) one: [wgpu::ComputePipeline; 2],
-    pub(super) four: [wgpu::ComputePipeline; 2],
-    /// The same with the weights from textures (`linear_words_texture.wgsl`,
-    /// [`super::weights::Part::texture`]), `[one, four]`, where the engine uploads them
-    /// (`MOA_WGPU_TEXTURE_WEIGHTS`).
-    pub(super) texture: Option<[[wgpu::ComputePipeline; 2]; 2]>,
+    pub(super) forms: [WordsForm; 4],
+}
+
+/// The row counts of [`LinearWords::forms`]. An invocation loads its 4 columns' weight
+/// words once for its rows, so a step of 2 or 3 rows at 2 an invocation loads each weight
+/// once or twice where 1 an invocation loads it 2-3 times and 4 computes 4 rows (on
+/// lavapipe the weight work is about twice one row's x loads and multiply-adds: the 4-row
+/// form tied the 1-row form at 2 rows, benches/RESULTS.md "Session 55"); a prefill's
+/// products take 8 (half the weight loads of 4 a row; benches/RESULTS.md "Session 56").
+pub(super) const LINEAR_WORDS_ROWS: [u32; 4] = [1, 2, 4, 8];
+
+impl LinearWords {
+    /// The form for a product of `rows` rows: the most rows an invocation that does not
+    /// exceed `rows` (so no invocation computes a repeated row but the last).
+    pub(super) fn form(&self, rows: usize) -> &WordsForm {
+        self.forms
+            .iter()
+            .rev()
+            .find(|f| f.rows as usize <= rows)
+            .unwrap_or(&self.forms[0])
+    }
 }
 
 pub(super) struct Pipelines {
@@ -679,19 +704,24 @@ impl Pipelines {
                     ..types
                 };
                 let words =
-                    |s: Shader, rows: f64| -> Result<[wgpu::ComputePipeline; 2], EngineError> {
-                        let c = [("ROWS", rows)];
+                    |s: Shader, rows: u32| -> Result<[wgpu::ComputePipeline; 2], EngineError> {
+                        let c = [("ROWS", f64::from(rows))];
                         Ok([pipe_with(s, types, &c)?, pipe_with(s, attn, &c)?])
                     };
-                let tex = shaders::LINEAR_WORDS_TEXTURE;
+                let form = |rows: u32| -> Result<WordsForm, EngineError> {
+                    Ok(WordsForm {
+                        rows,
+                        storage: words(shaders::LINEAR_WORDS, rows)?,
+                        texture: if textures {
+                            Some(words(shaders::LINEAR_WORDS_TEXTURE, rows)?)
+                        } else {
+                            None
+                        },
+                    })
+                };
+                let [a, b, c, e] = LINEAR_WORDS_ROWS;
                 Some(LinearWords {
-                    one: words(shaders::LINEAR_WORDS, 1.0)?,
-                    four: words(shaders::LINEAR_WORDS, 4.0)?,
-                    texture: if textures {
-                        Some([words(tex, 1.0)?, words(tex, 4.0)?])
-                    } else {
-                        None
-                    },
+                    forms: [form(a)?, form(b)?, form(c)?, form(e)?],
                 })
             } else {
                 None

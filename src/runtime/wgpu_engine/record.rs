@@ -306,7 +306,7 @@ impl WgpuEngine {
                 .as_ref()
                 .filter(|c| k.is_multiple_of(c.k_multiple));
             // Without them, f16 weights with K a multiple of 8 are read eight at a time
-            // (`linear_words.wgsl`), one row an invocation for fewer than 4 rows.
+            // (`linear_words.wgsl`), as many rows an invocation as `LinearWords::form` picks.
             let words = self
                 .pipes
                 .linear_words
@@ -326,26 +326,21 @@ impl WgpuEngine {
                     )
                 }
                 (Input::Plain | Input::Attention, None, Some(w)) => {
-                    let four = usize::from(rows >= 4);
-                    let (set, rows_per) = if rows < 4 { (&w.one, 1) } else { (&w.four, 4) };
+                    let form = w.form(rows);
+                    let rows_per = form.rows;
                     let attn = usize::from(matches!(input, Input::Attention));
                     // The texture form where this part has one (CPU adapters,
                     // `MOA_WGPU_TEXTURE_WEIGHTS`): the same product, weights from texels.
-                    if let (Some(tex), Some(view)) = (&w.texture, &part.texture) {
+                    if let (Some(tex), Some(view)) = (&form.texture, &part.texture) {
                         let groups = [
                             (n_out as u32).div_ceil(256),
                             (rows as u32).div_ceil(rows_per),
                             1,
                         ];
-                        d.push(self.dispatch_texture(
-                            &tex[four][attn],
-                            &buffers[..5],
-                            view,
-                            groups,
-                        ));
+                        d.push(self.dispatch_texture(&tex[attn], &buffers[..5], view, groups));
                         continue;
                     }
-                    (&set[attn], [256, rows_per])
+                    (&form.storage[attn], [256, rows_per])
                 }
                 (Input::Plain, None, None) => (&self.pipes.linear, [256, 4]),
                 (Input::Attention, None, None) => (&self.pipes.linear_attn, [256, 4]),

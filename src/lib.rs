@@ -78,6 +78,6 @@ pub use codegen::{compile, Compiled, Target};
 pub use lower::StorageType;
 pub use model::Model;
 pub use plan::Plan;
-pub use runtime::engine::{Engine, EngineError, PrefillProgress, Request, Sampling};
+pub use runtime::engine::{Engine, EngineError, ModelRef, PrefillProgress, Request, Sampling};
 pub use runtime::wgpu::WgpuContext;
 pub use runtime::wgpu_engine::WgpuEngine;

@@ -2348,7 +2348,7 @@ fn every_decode_form_matches_the_cpu_reference_everywhere() {
                 let storage = engine_storage(&ctx, force_f32);
                 let tile = form_applies(plan, storage, tuning, what);
                 let mut gpu =
-                    WgpuEngine::new_with_options(&ctx, model, Some(plan), force_f32, options)
+                    WgpuEngine::new_with_options(&ctx, *model, Some(plan), force_f32, options)
                         .unwrap();
                 let tol = storage_tol(storage);
                 for (chunk, split_k) in [(None, true), (Some(tile), false), (Some(3 * tile), true)]

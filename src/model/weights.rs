@@ -13,8 +13,9 @@ use super::config::LlamaConfig;
 use super::ModelError;
 
 /// A dense f32 tensor in row-major order; weight matrices are `[out_features, in_features]`
-/// (`y = W x`), as in PyTorch and GGUF.
-#[derive(Clone, Debug, PartialEq)]
+/// (`y = W x`), as in PyTorch and GGUF. The default is empty (what an engine that took a
+/// model's weights leaves behind, [`crate::runtime::engine::ModelRef`]).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostTensor {
     /// Dimensions, outermost first (`[out_features, in_features]` for a matrix).
     pub shape: Vec<usize>,
@@ -38,7 +39,7 @@ impl HostTensor {
 }
 
 /// One decoder block. Field names are the GGUF tensor names (`blk.{i}.<field>.weight`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LayerWeights {
     /// `[hidden]`, RMSNorm before attention.
     pub attn_norm: HostTensor,
@@ -60,8 +61,8 @@ pub struct LayerWeights {
     pub ffn_down: HostTensor,
 }
 
-/// All weights of a model.
-#[derive(Clone, Debug, PartialEq)]
+/// All weights of a model. The default has no layers and empty tensors.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Weights {
     /// `[vocab, hidden]`.
     pub token_embd: HostTensor,

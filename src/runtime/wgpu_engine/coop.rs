@@ -732,6 +732,44 @@ mod tests {
         assert_eq!(bits(&on_logits), bits(&off_logits));
     }
 
+    /// An engine built from `&mut Model` (`ModelRef::Taken`) takes the host weights,
+    /// leaving `Weights::default()` and the config as it was, and its logits and greedy
+    /// tokens are those of an engine built from `&Model`, bit for bit; the kept model's
+    /// weights are untouched.
+    #[test]
+    fn an_engine_given_the_model_mutably_takes_its_weights_and_computes_the_same() {
+        use crate::model::Weights;
+        use crate::runtime::engine::{Engine, Sampling};
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        let kept = tiny_model();
+        let mut taken = kept.clone();
+        let run = |engine: WgpuEngine| {
+            let prompts = vec![vec![1u32, 7, 3, 9, 4], vec![2u32, 8, 5]];
+            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
+            let logits = engine.prefill_logits(&mut req, &prompts).unwrap();
+            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
+            let mut tokens = engine
+                .prefill_tokens(&mut req, &prompts, Sampling::greedy())
+                .unwrap();
+            tokens.extend(
+                engine
+                    .decode_tokens(&mut req, &tokens.clone(), Sampling::greedy())
+                    .unwrap(),
+            );
+            let bits: Vec<Vec<u32>> = logits
+                .iter()
+                .map(|r| r.iter().map(|v| v.to_bits()).collect())
+                .collect();
+            (bits, tokens)
+        };
+        let a = run(WgpuEngine::new(&ctx, &kept, None, false).unwrap());
+        let b = run(WgpuEngine::new(&ctx, &mut taken, None, false).unwrap());
+        assert_eq!(a, b);
+        assert_eq!(taken.weights, Weights::default());
+        assert_eq!(taken.config, kept.config);
+        assert_ne!(kept.weights, Weights::default());
+    }
+
     fn tiny_model() -> Model {
         let mut c = like("smollm2-135m").unwrap();
         (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (1, 64, 96, 50);

@@ -43,11 +43,13 @@ pub use request::DecodeStats;
 pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
 
-use super::engine::{split_logits, Engine, EngineError, PrefillProgress, Request, Sampling};
+use super::engine::{
+    split_logits, Engine, EngineError, ModelRef, PrefillProgress, Request, Sampling,
+};
 use super::wgpu::{WgpuAttention, WgpuContext, WgpuError};
 use crate::codegen::{Compiled, Target};
 use crate::lower::{KernelModule, StorageType};
-use crate::model::{LlamaConfig, Model};
+use crate::model::LlamaConfig;
 use crate::plan::{Plan, PlanError};
 
 /// A plan in which every head keeps every token: dense attention through the same kernels
@@ -242,34 +244,37 @@ fn elem_bytes(t: StorageType) -> u64 {
 impl WgpuEngine {
     /// Uploads the model and compiles the plan's attention kernels (`plan = None`: dense).
     /// f16 storage for weights, activations between kernels stay f32; f16 is used only
-    /// where the adapter has SHADER_F16, unless `force_f32`.
-    pub fn new(
+    /// where the adapter has SHADER_F16, unless `force_f32`. `model` is `&Model`, or
+    /// `&mut Model` to give its host weights up as they are uploaded ([`ModelRef`]: the
+    /// load's peak host memory drops by the device copy's size on a CPU adapter); every
+    /// constructor takes either.
+    pub fn new<'m>(
         ctx: &WgpuContext,
-        model: &Model,
+        model: impl Into<ModelRef<'m>>,
         plan: Option<&Plan>,
         force_f32: bool,
     ) -> Result<WgpuEngine, EngineError> {
-        Self::compile_and_build(ctx, model, plan, force_f32, env_options()?, None)
+        Self::compile_and_build(ctx, model.into(), plan, force_f32, env_options()?, None)
     }
 
     /// [`Self::new`] with `options` instead of the environment's `MOA_WGPU_*` settings
     /// (tests and benches choose paths without a process-wide environment).
-    pub fn new_with_options(
+    pub fn new_with_options<'m>(
         ctx: &WgpuContext,
-        model: &Model,
+        model: impl Into<ModelRef<'m>>,
         plan: Option<&Plan>,
         force_f32: bool,
         options: WgpuEngineOptions,
     ) -> Result<WgpuEngine, EngineError> {
-        Self::compile_and_build(ctx, model, plan, force_f32, options, None)
+        Self::compile_and_build(ctx, model.into(), plan, force_f32, options, None)
     }
 
     /// [`Self::new`] planning for a storage binding limit of `max_binding` bytes (clamped to
     /// the adapter's own): weights are split and buffers bounded as on an adapter with that
     /// limit. Tests use it to exercise the split paths on a tiny model.
-    pub fn new_with_binding_limit(
+    pub fn new_with_binding_limit<'m>(
         ctx: &WgpuContext,
-        model: &Model,
+        model: impl Into<ModelRef<'m>>,
         plan: Option<&Plan>,
         force_f32: bool,
         max_binding: u64,
@@ -281,22 +286,29 @@ impl WgpuEngine {
     /// [`Self::new_with_binding_limit`] with `options` instead of the environment's
     /// `MOA_WGPU_*` settings (tests choose a product path at load where a CPU adapter's
     /// default would keep no storage copy of the weights for it).
-    pub fn new_with_options_and_binding_limit(
+    pub fn new_with_options_and_binding_limit<'m>(
         ctx: &WgpuContext,
-        model: &Model,
+        model: impl Into<ModelRef<'m>>,
         plan: Option<&Plan>,
         force_f32: bool,
         options: WgpuEngineOptions,
         max_binding: u64,
     ) -> Result<WgpuEngine, EngineError> {
-        Self::compile_and_build(ctx, model, plan, force_f32, options, Some(max_binding))
+        Self::compile_and_build(
+            ctx,
+            model.into(),
+            plan,
+            force_f32,
+            options,
+            Some(max_binding),
+        )
     }
 
     /// The constructors that compile the plan in process (`plan = None`: dense), after
     /// checking it against the model's shape.
     fn compile_and_build(
         ctx: &WgpuContext,
-        model: &Model,
+        model: ModelRef<'_>,
         plan: Option<&Plan>,
         force_f32: bool,
         options: WgpuEngineOptions,
@@ -304,10 +316,10 @@ impl WgpuEngine {
     ) -> Result<WgpuEngine, EngineError> {
         let plan = match plan {
             Some(p) => {
-                model.config.check_plan(p)?;
+                model.config().check_plan(p)?;
                 p.clone()
             }
-            None => dense_plan(&model.config)?,
+            None => dense_plan(model.config())?,
         };
         let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
         Self::build(ctx, model, &plan, &kernels, max_binding, options)
@@ -320,14 +332,15 @@ impl WgpuEngine {
 
     /// Like [`Self::new`], but the attention kernels are read from a `moa-compile` output
     /// folder (its manifest must match `plan` and the chosen storage type).
-    pub fn from_compiled(
+    pub fn from_compiled<'m>(
         ctx: &WgpuContext,
-        model: &Model,
+        model: impl Into<ModelRef<'m>>,
         plan: &Plan,
         force_f32: bool,
         kernels_dir: &std::path::Path,
     ) -> Result<WgpuEngine, EngineError> {
-        model.config.check_plan(plan)?;
+        let model = model.into();
+        model.config().check_plan(plan)?;
         let storage = storage_for(ctx, force_f32);
         let options = env_options()?;
         refuse_tuning_over(&options, &format!("the folder `{}`", kernels_dir.display()))?;
@@ -341,27 +354,27 @@ impl WgpuEngine {
     /// shape than the model, kernels of another plan or without WGSL, f16 kernels on an
     /// adapter without SHADER_F16, a matrix row or norm vector over the adapter's binding
     /// limit (larger matrices are split by rows, DESIGN.md §7).
-    pub fn with_kernels(
+    pub fn with_kernels<'m>(
         ctx: &WgpuContext,
-        model: &Model,
+        model: impl Into<ModelRef<'m>>,
         plan: &Plan,
         kernels: &Compiled,
     ) -> Result<WgpuEngine, EngineError> {
         let options = env_options()?;
         refuse_tuning_over(&options, "the given kernels")?;
-        Self::build(ctx, model, plan, kernels, None, options)
+        Self::build(ctx, model.into(), plan, kernels, None, options)
     }
 
     /// [`Self::with_kernels`] with `options` instead of the environment's settings.
-    pub fn with_kernels_and_options(
+    pub fn with_kernels_and_options<'m>(
         ctx: &WgpuContext,
-        model: &Model,
+        model: impl Into<ModelRef<'m>>,
         plan: &Plan,
         kernels: &Compiled,
         options: WgpuEngineOptions,
     ) -> Result<WgpuEngine, EngineError> {
         refuse_tuning_over(&options, "the given kernels")?;
-        Self::build(ctx, model, plan, kernels, None, options)
+        Self::build(ctx, model.into(), plan, kernels, None, options)
     }
 
     /// The settings the engine was built with.
@@ -371,13 +384,13 @@ impl WgpuEngine {
 
     fn build(
         ctx: &WgpuContext,
-        model: &Model,
+        model: ModelRef<'_>,
         plan: &Plan,
         kernels: &Compiled,
         max_binding: Option<u64>,
         options: WgpuEngineOptions,
     ) -> Result<WgpuEngine, EngineError> {
-        let config = model.config.clone();
+        let config = model.config().clone();
         config.check_plan(plan)?;
         kernels.check_plan(plan)?;
         let plan = plan.clone();
@@ -448,10 +461,12 @@ impl WgpuEngine {
                 device.limits().max_compute_invocations_per_workgroup,
             ),
         )?;
+        // Taken weights (`&mut Model`) leave the model here and go tensor by tensor.
+        let (_, host_weights) = model.into_parts();
         let weights = DeviceWeights::upload(
             &device,
             &queue,
-            &model.weights,
+            host_weights,
             storage,
             max_binding,
             texture_shape,

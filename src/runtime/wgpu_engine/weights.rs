@@ -5,6 +5,8 @@
 
 #![warn(missing_docs)]
 
+use std::borrow::Cow;
+
 use wgpu::util::DeviceExt;
 
 use super::EngineError;
@@ -318,33 +320,46 @@ impl DeviceWeights {
     /// norms in f32. With `texture`, f16 matrices whose columns are a multiple of 8 get
     /// the texture form too ([`Part::texture`]), and keep their storage copy only with
     /// `storage_copies`. `bytes` counts every form kept. A norm vector or a single matrix row above
-    /// the limit is [`EngineError::TooLarge`], naming it.
+    /// the limit is [`EngineError::TooLarge`], naming it. Owned weights are freed tensor by
+    /// tensor (a layer once its matrices are up).
     pub(super) fn upload(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        w: &Weights,
+        w: Cow<'_, Weights>,
         storage: StorageType,
         max_binding: u64,
         texture: Option<TextureShape>,
         storage_copies: bool,
     ) -> Result<DeviceWeights, EngineError> {
         let mut up = Uploader::new(device, queue, max_binding, texture, storage_copies);
-        let embed = up.matrix(
-            "token_embd",
-            &w.token_embd.data,
-            w.token_embd.shape[0],
-            storage,
-        )?;
-        let lm_head = match &w.output {
+        // Owned weights are split into owned tensors, each dropped once uploaded, so the
+        // host copy shrinks as the device copy grows (`ModelRef::Taken`).
+        let (token_embd, output, output_norm, layers) = match w {
+            Cow::Borrowed(w) => (
+                Cow::Borrowed(&w.token_embd),
+                w.output.as_ref().map(Cow::Borrowed),
+                Cow::Borrowed(&w.output_norm),
+                w.layers.iter().map(Cow::Borrowed).collect::<Vec<_>>(),
+            ),
+            Cow::Owned(w) => (
+                Cow::Owned(w.token_embd),
+                w.output.map(Cow::Owned),
+                Cow::Owned(w.output_norm),
+                w.layers.into_iter().map(Cow::Owned).collect(),
+            ),
+        };
+        let embed = up.matrix("token_embd", &token_embd.data, token_embd.shape[0], storage)?;
+        drop(token_embd);
+        let lm_head = match output {
             Some(t) => Some(up.matrix("output", &t.data, t.shape[0], storage)?),
             None => None,
         };
-        let output_norm = up.vector("output_norm", &w.output_norm.data)?;
-        let mut layers = Vec::new();
-        for (i, l) in w.layers.iter().enumerate() {
+        let output_norm = up.vector("output_norm", &output_norm.data)?;
+        let mut buffers = Vec::new();
+        for (i, l) in layers.into_iter().enumerate() {
             let cat = |a: &[f32], b: &[f32], c: &[f32]| [a, b, c].concat();
             let qkv_rows = l.attn_q.shape[0] + l.attn_k.shape[0] + l.attn_v.shape[0];
-            layers.push(LayerBuffers {
+            buffers.push(LayerBuffers {
                 attn_norm: up.vector(&format!("blk.{i}.attn_norm"), &l.attn_norm.data)?,
                 wqkv: up.matrix(
                     &format!("blk.{i}.attn_qkv"),
@@ -378,7 +393,7 @@ impl DeviceWeights {
             embed,
             lm_head,
             output_norm,
-            layers,
+            layers: buffers,
             bytes: up.bytes,
         })
     }

@@ -614,7 +614,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         wgpu_ctx.as_ref(),
         &model_path,
     )?;
-    let model = Model::load(&model_path)?;
+    let mut model = Model::load(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
         Box::new(moa::runtime::cuda::engine::CudaLlama::new(
@@ -644,13 +644,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 (true, true) => " (a CPU adapter: the first run compiles every kernel, and a --kernels folder has an attention kernel per layer: 100-250 s for SmolLM2 on 2 cores, minutes more for larger models; Mesa keeps them for later runs)",
             }
         );
+        // `&mut model`: the engine takes the f32 host weights and frees each tensor once
+        // it is on the device (nothing below reads them), so on a CPU adapter, whose device
+        // memory is host memory, the load peaks near the f32 weights' size instead of that
+        // plus the device copy (the Llama-3.2-1B shape: 8.05 GB, DESIGN.md §7).
         match (&args.kernels, &plan) {
-            (Some(dir), Some(p)) => {
-                Box::new(WgpuEngine::from_compiled(ctx, &model, p, args.f32, dir)?)
-            }
-            _ => Box::new(WgpuEngine::new(ctx, &model, plan.as_ref(), args.f32)?),
+            (Some(dir), Some(p)) => Box::new(WgpuEngine::from_compiled(
+                ctx, &mut model, p, args.f32, dir,
+            )?),
+            _ => Box::new(WgpuEngine::new(ctx, &mut model, plan.as_ref(), args.f32)?),
         }
     };
+    // The CUDA engine copies the weights (wgpu took them above): the f32 host copy, 4
+    // bytes a parameter, is not needed for the rest of the run.
+    drop(std::mem::take(&mut model.weights));
     // Say where the attention kernels came from: with --kernels they are moa-compile's
     // files, which the plan name alone does not tell.
     let kernels_from = match &args.kernels {

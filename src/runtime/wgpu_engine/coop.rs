@@ -666,7 +666,7 @@ mod tests {
     /// load is refused, naming the options that keep both forms.
     #[test]
     fn texture_weights_give_the_storage_engines_logits_and_tokens() {
-        use crate::runtime::engine::{Engine, Sampling};
+        use crate::runtime::engine::Engine;
         let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
         if !ctx.has_f16() {
             return;
@@ -680,19 +680,7 @@ mod tests {
                 ..WgpuEngineOptions::default()
             };
             let engine = WgpuEngine::new_with_options(&ctx, &model, None, false, options).unwrap();
-            let prompts = vec![vec![1u32, 7, 3, 9, 4], vec![2u32, 8, 5]];
-            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
-            let logits = engine.prefill_logits(&mut req, &prompts).unwrap();
-            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
-            let mut tokens = engine
-                .prefill_tokens(&mut req, &prompts, Sampling::greedy())
-                .unwrap();
-            for _ in 0..2 {
-                let next = engine
-                    .decode_tokens(&mut req, &tokens[tokens.len() - 2..], Sampling::greedy())
-                    .unwrap();
-                tokens.extend(next);
-            }
+            let (logits, tokens) = logit_bits_and_tokens(&engine);
             (engine, logits, tokens)
         };
         let (mut on, on_logits, on_tokens) = run(true);
@@ -724,12 +712,31 @@ mod tests {
             on.set_split_k_matvec(false).unwrap();
         }
         assert_eq!(on_tokens, off_tokens);
-        let bits = |l: &[Vec<f32>]| -> Vec<Vec<u32>> {
-            l.iter()
-                .map(|r| r.iter().map(|v| v.to_bits()).collect())
-                .collect()
-        };
-        assert_eq!(bits(&on_logits), bits(&off_logits));
+        assert_eq!(on_logits, off_logits);
+    }
+
+    /// `engine`'s prefill logits (f32 bits) of two ragged rows, and the greedy tokens of
+    /// the same prefill and two decode steps.
+    fn logit_bits_and_tokens(engine: &WgpuEngine) -> (Vec<Vec<u32>>, Vec<u32>) {
+        use crate::runtime::engine::{Engine, Sampling};
+        let prompts = vec![vec![1u32, 7, 3, 9, 4], vec![2u32, 8, 5]];
+        let mut req = engine.start(&[5, 3], 3, 0).unwrap();
+        let logits = engine.prefill_logits(&mut req, &prompts).unwrap();
+        let mut req = engine.start(&[5, 3], 3, 0).unwrap();
+        let mut tokens = engine
+            .prefill_tokens(&mut req, &prompts, Sampling::greedy())
+            .unwrap();
+        for _ in 0..2 {
+            let next = engine
+                .decode_tokens(&mut req, &tokens[tokens.len() - 2..], Sampling::greedy())
+                .unwrap();
+            tokens.extend(next);
+        }
+        let bits = logits
+            .iter()
+            .map(|r| r.iter().map(|v| v.to_bits()).collect())
+            .collect();
+        (bits, tokens)
     }
 
     /// An engine built from `&mut Model` (`ModelRef::Taken`) takes the host weights,
@@ -739,31 +746,11 @@ mod tests {
     #[test]
     fn an_engine_given_the_model_mutably_takes_its_weights_and_computes_the_same() {
         use crate::model::Weights;
-        use crate::runtime::engine::{Engine, Sampling};
         let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
         let kept = tiny_model();
         let mut taken = kept.clone();
-        let run = |engine: WgpuEngine| {
-            let prompts = vec![vec![1u32, 7, 3, 9, 4], vec![2u32, 8, 5]];
-            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
-            let logits = engine.prefill_logits(&mut req, &prompts).unwrap();
-            let mut req = engine.start(&[5, 3], 3, 0).unwrap();
-            let mut tokens = engine
-                .prefill_tokens(&mut req, &prompts, Sampling::greedy())
-                .unwrap();
-            tokens.extend(
-                engine
-                    .decode_tokens(&mut req, &tokens.clone(), Sampling::greedy())
-                    .unwrap(),
-            );
-            let bits: Vec<Vec<u32>> = logits
-                .iter()
-                .map(|r| r.iter().map(|v| v.to_bits()).collect())
-                .collect();
-            (bits, tokens)
-        };
-        let a = run(WgpuEngine::new(&ctx, &kept, None, false).unwrap());
-        let b = run(WgpuEngine::new(&ctx, &mut taken, None, false).unwrap());
+        let a = logit_bits_and_tokens(&WgpuEngine::new(&ctx, &kept, None, false).unwrap());
+        let b = logit_bits_and_tokens(&WgpuEngine::new(&ctx, &mut taken, None, false).unwrap());
         assert_eq!(a, b);
         assert_eq!(taken.weights, Weights::default());
         assert_eq!(taken.config, kept.config);

@@ -474,7 +474,10 @@ pub(crate) fn split_logits(raw: &[u32], vocab: usize) -> Vec<Vec<f32>> {
 pub enum ModelRef<'a> {
     /// Borrowed: the weights stay, for the CPU reference, another engine or a profile.
     Kept(&'a crate::model::Model),
-    /// Taken: an app that only generates (`moa generate`) gives the weights up.
+    /// Taken: an app that only generates (`moa generate`) gives the weights up. The engine
+    /// takes them only after its checks of the plan, kernels and shape pass; an error
+    /// during the upload itself (a tensor row over the binding limit, a device error)
+    /// leaves the model without weights, so a caller that retries loads the model again.
     Taken(&'a mut crate::model::Model),
 }
 

@@ -1,0 +1,177 @@
+//! A new user's journey, round 25 of the brief's count (session 56, branch s56-user; the
+//! files before it run to `user_round41.rs`): what changed since session 38, pressed at its
+//! edges on a CPU machine (lavapipe). The wgpu engine's `MOA_*` settings at bad and at every
+//! other value, texture-only f16 weights, moa-compile's WGSL prefill flags on odd shapes,
+//! and upstream plans imported whole and broken. What the program got wrong, each pinned
+//! here: an upstream plan written as a JSON list (`[[alphas…], [betas…]]`) was imported as
+//! if it were the object; Python's bare `NaN` / `Infinity` in one was "expected value at
+//! line 1 column 431", naming neither the value nor its field; and every rewrite a kernels
+//! folder's loader suggested (`re-run moa-compile PLAN -o DIR`, "compile this plan with
+//! …", "compile them for f16 (…)") dropped the flags the folder was compiled with, so an
+//! f32 `--target wgsl` folder with one edited file was rewritten as f16 for every target,
+//! and the next `moa generate --f32 --kernels` refused it as "holds f16 kernels".
+
+mod common;
+
+use moa::codegen::{emit, Target};
+use moa::lower::{lower, StorageType};
+use moa::plan::Plan;
+
+use common::cli::s;
+
+common::cli::tagged!();
+
+/// The upstream Llama-3.2-1B plan's text (16 layers, 32 query heads).
+fn upstream_1b() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "tests/fixtures/upstream-plans/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json",
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// `moa plan import` of a broken copy of an upstream plan: a JSON list in place of the
+/// object is refused (it was imported), and Python's bare `NaN` / `Infinity` / `-Infinity`
+/// are named by their field and allowed range (it was serde's "expected value at line 1
+/// column N"). The plan as written still imports.
+#[test]
+fn plan_import_names_a_list_and_pythons_nan() {
+    let dir = scratch("import");
+    let shape = [
+        "--layers",
+        "16",
+        "--heads",
+        "32",
+        "--kv-heads",
+        "8",
+        "--head-dim",
+        "64",
+    ];
+    let import = |name: &str, text: &str| {
+        let f = dir.join(format!("{name}.json"));
+        std::fs::write(&f, text).unwrap();
+        let args = [&["plan", "import", s(&f)][..], &shape[..]].concat();
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let text = upstream_1b();
+    let args = import("ok", &text);
+    let (code, out, err) = run("moa", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("[[layers]]"), "{out}");
+
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let list = serde_json::to_string(&[&v["alphas"], &v["betas"]]).unwrap();
+    let args = import("list", &list);
+    refused(
+        "moa",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["list.json: holds a JSON list, not an object: an upstream MoA plan is {\"alphas\""],
+    );
+
+    // Python's json.dump of float("nan") / float("inf") in the third layer's second head.
+    let mut nan = v.clone();
+    nan["alphas"][2][1] = serde_json::json!("@NAN@");
+    nan["betas"][3][4] = serde_json::json!("@INF@");
+    let written = serde_json::to_string(&nan)
+        .unwrap()
+        .replace("\"@NAN@\"", "NaN")
+        .replace("\"@INF@\"", "Infinity");
+    let args = import("nan", &written);
+    refused(
+        "moa",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["nan.json: `alphas[2][1]` = NaN is not allowed: alpha must be a whole number of tokens with |alpha| < 16777216"],
+    );
+    let written = written.replacen("NaN", "-1024.0", 1);
+    let args = import("inf", &written);
+    let err = refused(
+        "moa",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["inf.json: `betas[3][4]` = inf is out of range: beta must be a fraction of N in [0, 1]"],
+    );
+    assert!(!err.contains("expected value"), "{err}");
+}
+
+/// Every rewrite a kernels folder's loader suggests keeps the flags the folder records
+/// (`--target`, `--dtype`, `--wgsl-prefill-q-tile`), and following it gives a folder the
+/// same run takes; a folder of moa-compile's defaults is told the plain command.
+#[test]
+fn a_kernels_folders_rewrite_keeps_its_flags() {
+    let dir = scratch("rewrite");
+    let plan_path = dir.join("plan.toml");
+    std::fs::write(&plan_path, common::cli::fixture_gqa()).unwrap();
+    let plan = Plan::load(&plan_path).unwrap();
+    let out = dir.join("kernels");
+    let o = s(&out);
+    let flags = [
+        "--target",
+        "wgsl",
+        "--dtype",
+        "f32",
+        "--wgsl-prefill-q-tile",
+        "128",
+    ];
+    let compile = |extra: &[&str]| {
+        let (code, _, err) = run(
+            "moa-compile",
+            &[&[s(&plan_path), "-o", o, "-q"][..], extra].concat(),
+        );
+        assert_eq!(code, 0, "{err}");
+    };
+    compile(&flags);
+    let f32_module = lower(&plan, StorageType::F32);
+    emit::read_output(&out, &f32_module, Target::Wgsl).unwrap();
+
+    // A kernel file edited after the compile: the rewrite names the folder's flags.
+    let file = out.join("wgsl/l01_decode.wgsl");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("// edited\n");
+    std::fs::write(&file, &text).unwrap();
+    let want = format!(
+        "re-run `moa-compile PLAN -o {o} --target wgsl --dtype f32 --wgsl-prefill-q-tile 128`"
+    );
+    for e in [
+        emit::verify_output(&out).unwrap_err().to_string(),
+        emit::read_output(&out, &f32_module, Target::Wgsl)
+            .unwrap_err()
+            .to_string(),
+    ] {
+        assert!(e.contains(&want), "`{want}` not in: {e}");
+    }
+    // The f16 run's way out keeps the target and tile, with the run's dtype.
+    let e = emit::read_output(&out, &lower(&plan, StorageType::F16), Target::Wgsl)
+        .unwrap_err()
+        .to_string();
+    let want =
+        format!("(`moa-compile PLAN -o {o} --target wgsl --dtype f16 --wgsl-prefill-q-tile 128`)");
+    assert!(e.contains(&want), "`{want}` not in: {e}");
+    // Another plan of the same shape: compile this plan as the folder was.
+    let other = Plan::from_toml_str(
+        &common::cli::fixture_gqa().replace("alpha = [32, 32, 32, 32", "alpha = [48, 32, 32, 32"),
+        "other.toml",
+    )
+    .unwrap();
+    let e = emit::read_output(&out, &lower(&other, StorageType::F32), Target::Wgsl)
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "compile this plan with `moa-compile PLAN -o {o} --target wgsl --dtype f32 --wgsl-prefill-q-tile 128`"
+    );
+    assert!(e.contains(&want), "`{want}` not in: {e}");
+
+    // Following the first rewrite: the f32 run takes the folder again.
+    compile(&flags);
+    emit::verify_output(&out).unwrap();
+    emit::read_output(&out, &f32_module, Target::Wgsl).unwrap();
+
+    // moa-compile's defaults (every target, f16, 32 queries): the plain command.
+    compile(&[]);
+    let file = out.join("wgsl/l01_decode.wgsl");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("// edited\n");
+    std::fs::write(&file, &text).unwrap();
+    let e = emit::verify_output(&out).unwrap_err().to_string();
+    assert!(
+        e.ends_with(&format!("re-run `moa-compile PLAN -o {o}`")),
+        "{e}"
+    );
+}

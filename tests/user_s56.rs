@@ -13,6 +13,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use moa::codegen::{emit, Target};
 use moa::lower::{lower, StorageType};
 use moa::plan::Plan;
@@ -173,5 +175,82 @@ fn a_kernels_folders_rewrite_keeps_its_flags() {
     assert!(
         e.ends_with(&format!("re-run `moa-compile PLAN -o {o}`")),
         "{e}"
+    );
+}
+
+/// README's main command with the user's questions: `scripts/main.sh "-5 plus 3?"` passed
+/// `--prompt -5 plus 3?`, which clap took for a flag ("unexpected argument '-5' found"),
+/// and a second question was dropped unread. Each question is now one `--prompt=TEXT` row;
+/// none asks the default question. Run with stand-ins for cargo, moa and moa-compile that
+/// record their arguments (the script's build, fetch and compile are not what is tested).
+#[test]
+fn main_sh_passes_every_question_whatever_it_starts_with() {
+    let vulkan = Command::new("bash")
+        .args([
+            "-c",
+            "PATH=\"$PATH:/usr/sbin:/sbin\" ldconfig -p | grep -q libvulkan.so.1",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !vulkan {
+        // The script would install lavapipe with apt-get first.
+        eprintln!("skipped: no Vulkan loader on this system");
+        return;
+    }
+    let dir = scratch("main-sh");
+    let (bin, release) = (dir.join("bin"), dir.join("target/release"));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&release).unwrap();
+    let calls = dir.join("calls");
+    let stub = |path: &std::path::Path, body: &str| {
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let mut p = std::fs::metadata(path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+        std::fs::set_permissions(path, p).unwrap();
+    };
+    stub(&bin.join("cargo"), "exit 0");
+    stub(&release.join("moa-compile"), "exit 0");
+    stub(
+        &release.join("moa"),
+        &format!(
+            "for a in \"$@\"; do printf '[%s]' \"$a\"; done >> '{}'; echo >> '{}'",
+            calls.display(),
+            calls.display()
+        ),
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/main.sh");
+    let main = |questions: &[&str]| {
+        let _ = std::fs::remove_file(&calls);
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(questions)
+            .env(
+                "PATH",
+                format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+            )
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("XDG_RUNTIME_DIR", &dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = std::fs::read_to_string(&calls).unwrap();
+        log.lines()
+            .find(|l| l.starts_with("[generate]"))
+            .unwrap_or_else(|| panic!("no generate call in:\n{log}"))
+            .to_string()
+    };
+    let call = main(&["-5 plus 3?", "And 7 times 6?"]);
+    assert!(
+        call.contains("[--prompt=-5 plus 3?][--prompt=And 7 times 6?]"),
+        "{call}"
+    );
+    let call = main(&[]);
+    assert!(
+        call.contains("[--prompt=What is 2+2? Answer in one sentence.]"),
+        "{call}"
     );
 }

@@ -254,3 +254,40 @@ fn main_sh_passes_every_question_whatever_it_starts_with() {
         "{call}"
     );
 }
+
+/// `moa generate --prompt "-5 plus 3?"` was clap's "unexpected argument '-5' found": a
+/// message may start with `-` now, and a flag where the message should be (`--prompt
+/// --raw`, which hyphen values would take as the text) is refused naming it.
+#[test]
+fn a_prompt_may_start_with_a_hyphen_and_a_flag_is_not_a_prompt() {
+    let dir = scratch("hyphen");
+    let model = common::cli::tiny_model(&dir.join("tiny"));
+    let m = s(&model);
+    let args = |prompt: &'static str| {
+        vec![
+            "generate",
+            "--model",
+            m,
+            "--dense",
+            "--raw",
+            "--max-new-tokens",
+            "1",
+            "--print-ids",
+            "--prompt",
+            prompt,
+        ]
+    };
+    let (code, _, err) = run("moa", &args("-5 plus 3?"));
+    assert_eq!(code, 0, "{err}");
+    // The byte-level tokenizer: one token a byte, '-' first (id 3 + 45).
+    assert!(err.contains("ids[0] prompt [48, 56, 35,"), "{err}");
+    for flag in ["--raw", "-h", "--max-new-tokens=3"] {
+        refused(
+            "moa",
+            &args(flag),
+            &[&format!(
+                "--prompt #1 is `{flag}`, a flag of moa generate: give the message's text after --prompt"
+            )],
+        );
+    }
+}

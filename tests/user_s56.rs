@@ -291,3 +291,49 @@ fn a_prompt_may_start_with_a_hyphen_and_a_flag_is_not_a_prompt() {
         );
     }
 }
+
+/// `moa eval` of a model with a 256-token context at its defaults: the window took the
+/// model's context (256) and the scored tokens their default 256, refused as "--ppl-scored
+/// 256 is out of range", a flag the user never gave, so such a model could not be scored
+/// at all without it. A window of 256 tokens or fewer now scores half of it, saying so; a
+/// --ppl-scored given past the window is still refused.
+#[test]
+fn eval_of_a_short_context_model_runs_at_its_defaults() {
+    let dir = scratch("eval-short");
+    let model = common::cli::tiny_model(&dir.join("tiny"));
+    let m = s(&model);
+    let base = [
+        "eval",
+        "--model",
+        m,
+        "--backend",
+        "cpu",
+        "--tasks",
+        "passkey",
+        "--lengths",
+        "256",
+        "--depths",
+        "1",
+        "--ppl-rows",
+        "1",
+        "--no-uniform",
+    ];
+    let (code, _, err) = run("moa", &base);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("moa eval: --ppl-scored 128 (half of --ppl-length 256; the default is 256)"),
+        "{err}"
+    );
+    assert!(err.contains("dense: perplexity"), "{err}");
+    let (code, _, err) = run("moa", &[&base[..], &["--ppl-length", "100"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--ppl-scored 50 (half of --ppl-length 100"),
+        "{err}"
+    );
+    refused(
+        "moa",
+        &[&base[..], &["--ppl-scored", "256"]].concat(),
+        &["--ppl-scored 256 is out of range: allowed 1..=255 (below --ppl-length 256)"],
+    );
+}

@@ -337,3 +337,35 @@ fn eval_of_a_short_context_model_runs_at_its_defaults() {
         &["--ppl-scored 256 is out of range: allowed 1..=255 (below --ppl-length 256)"],
     );
 }
+
+/// `MOA_WGPU_TEXTURE_WEIGHTS=1` with `--f32` (the textures hold f16 weights) was taken
+/// without a word: the load line now says it is not applied and why; with f16 storage it
+/// is applied and the line names the textures.
+#[test]
+fn texture_weights_asked_with_f32_storage_are_said_not_applied() {
+    let dir = scratch("texture-f32");
+    let model = common::cli::tiny_model(&dir.join("tiny"));
+    let generate = |f32: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_moa"));
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
+        c.env("MOA_WGPU_TEXTURE_WEIGHTS", "1")
+            .env("MOA_CACHE", dir.join("no-cache"))
+            .args(["generate", "--model", s(&model), "--dense", "--raw"])
+            .args(["--prompt", "hi", "--max-new-tokens", "1"]);
+        if f32 {
+            c.arg("--f32");
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let note = "MOA_WGPU_TEXTURE_WEIGHTS=1 not applied (the textures hold f16 weights, and this engine stores f32)";
+    let err = generate(true);
+    assert!(err.contains(note), "{err}");
+    let err = generate(false);
+    assert!(!err.contains(note), "{err}");
+    assert!(err.contains("from textures"), "{err}");
+}

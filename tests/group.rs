@@ -164,6 +164,8 @@ mod user_round39;
 mod user_round40;
 #[path = "user_round41.rs"]
 mod user_round41;
+#[path = "user_s56.rs"]
+mod user_s56;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -82,7 +82,11 @@ fn kernels_folder_refusals_name_the_plan_given() {
         &[
             "was compiled for another plan",
             "give the plan it was compiled from with --plan, or compile this plan with",
-            &format!("`moa-compile {} -o {} --dtype f16`", s(&plan), s(&k)),
+            &format!(
+                "`moa-compile {} -o {} --target wgsl --dtype f16`",
+                s(&plan),
+                s(&k)
+            ),
         ],
     );
     // f32 kernels for an f16 run (lavapipe has shader-f16).
@@ -92,7 +96,11 @@ fn kernels_folder_refusals_name_the_plan_given() {
         &k,
         &[
             "holds f32 kernels",
-            &format!("`moa-compile {} -o {} --dtype f16`", s(&plan), s(&k)),
+            &format!(
+                "`moa-compile {} -o {} --target wgsl --dtype f16`",
+                s(&plan),
+                s(&k)
+            ),
         ],
     );
     // A kernel file removed.
@@ -103,7 +111,12 @@ fn kernels_folder_refusals_name_the_plan_given() {
         &k,
         &[
             "but the file is missing",
-            &format!("re-run `moa-compile {} -o {}`", s(&plan), s(&k)),
+            // The folder's --target (session 56: the rewrite dropped it).
+            &format!(
+                "re-run `moa-compile {} -o {} --target wgsl`",
+                s(&plan),
+                s(&k)
+            ),
         ],
     );
     // The manifest cut short.

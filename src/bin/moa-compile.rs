@@ -883,14 +883,7 @@ fn folder_flags_note(dir: &Path, target: &str, dtype: &str) -> Option<String> {
 /// The `tiles.q_tile` of the first WGSL prefill kernel of a manifest's text (what
 /// `--wgsl-prefill-q-tile` sets), if it has one.
 fn wgsl_prefill_q_tile(manifest: &str) -> Option<u64> {
-    let m: serde_json::Value = serde_json::from_str(manifest).ok()?;
-    m["files"]
-        .as_array()?
-        .iter()
-        .filter_map(|f| f["kernels"].as_array())
-        .flatten()
-        .find(|k| k["target"] == "wgsl" && k["phase"] == "prefill")?["abi"]["tiles"]["q_tile"]
-        .as_u64()
+    codegen::emit::wgsl_prefill_q_tile(&serde_json::from_str(manifest).ok()?)
 }
 
 /// Where `dir/manifest.json`'s WGSL prefill has another query tile than this check's

@@ -670,9 +670,65 @@ fn read_manifest(path: &Path) -> Result<String, CodegenError> {
     })
 }
 
-/// The end of every "does not match" message for a folder: the command that rewrites it.
+/// The end of every "does not match" message for a folder: the command that rewrites it
+/// (the flags the folder was compiled with are added once its manifest is read,
+/// [`with_folder_flags`]).
 fn rerun_in(dir: &Path) -> String {
     format!("re-run `moa-compile PLAN -o {}`", dir.display())
+}
+
+/// The `tiles.q_tile` of a manifest's first WGSL prefill kernel: what moa-compile's
+/// `--wgsl-prefill-q-tile` set (32, [`WGSL_PREFILL_Q_TILE`], without it).
+///
+/// [`WGSL_PREFILL_Q_TILE`]: crate::lower::consts::WGSL_PREFILL_Q_TILE
+pub fn wgsl_prefill_q_tile(m: &serde_json::Value) -> Option<u64> {
+    m["files"]
+        .as_array()?
+        .iter()
+        .filter_map(|f| f["kernels"].as_array())
+        .flatten()
+        .find(|k| k["target"] == "wgsl" && k["phase"] == "prefill")?["abi"]["tiles"]["q_tile"]
+        .as_u64()
+}
+
+/// The moa-compile flags a manifest records, as they follow `-o DIR` in a command: the
+/// `--target` where it is one target, not `all` (the default); the `--dtype` where
+/// `dtype` and it is not the default f16; `--wgsl-prefill-q-tile` where it is not 32.
+/// (`--wgsl-prefill-key-pairs` is in the sources only, so it cannot be named.) A rewrite
+/// the loaders suggested without them wrote another folder: f16 kernels for a run in f32,
+/// refused next as "holds f16 kernels", or the default query tile (session 56).
+fn folder_flags(m: &serde_json::Value, dtype: bool) -> (String, String) {
+    let mut targets: Vec<&str> = m["targets"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t.as_str()).collect())
+        .unwrap_or_default();
+    targets.sort_unstable();
+    let target = match targets.as_slice() {
+        [one] => format!(" --target {one}"),
+        _ => String::new(),
+    };
+    let storage = match m["storage"].as_str() {
+        Some(s) if dtype && s != "f16" => format!(" --dtype {s}"),
+        _ => String::new(),
+    };
+    let tile = wgsl_prefill_q_tile(m)
+        .filter(|q| *q != u64::from(crate::lower::consts::WGSL_PREFILL_Q_TILE))
+        .map_or(String::new(), |q| format!(" --wgsl-prefill-q-tile {q}"));
+    (target, format!("{storage}{tile}"))
+}
+
+/// `rerun` with the flags of the folder whose manifest is `m` added to its
+/// `moa-compile PLAN -o DIR` command, so that following it writes the folder again as it
+/// was compiled.
+fn with_folder_flags(rerun: &str, m: &serde_json::Value) -> String {
+    let (target, rest) = folder_flags(m, true);
+    let Some(start) = rerun.find("`moa-compile PLAN -o ") else {
+        return rerun.to_string();
+    };
+    let Some(end) = rerun[start + 1..].find('`').map(|e| start + 1 + e) else {
+        return rerun.to_string();
+    };
+    format!("{}{target}{rest}{}", &rerun[..end], &rerun[end..])
 }
 
 /// Checks every kernel file a `moa-compile` output folder's manifest lists (any target)
@@ -685,8 +741,8 @@ pub fn verify_output(dir: &Path) -> Result<(), CodegenError> {
     let path = dir.join("manifest.json");
     let origin = path.display().to_string();
     let text = read_manifest(&path)?;
-    let rerun = rerun_in(dir);
-    let m = parse_manifest(&origin, &text, &rerun)?;
+    let m = parse_manifest(&origin, &text, &rerun_in(dir))?;
+    let rerun = with_folder_flags(&rerun_in(dir), &m);
     for f in manifest_files(&origin, &m)? {
         let rel = entry_path(&origin, f)?;
         let file = dir.join(rel);
@@ -846,6 +902,8 @@ pub fn parse_output(
         message,
     };
     let m = parse_manifest(origin, text, rerun)?;
+    let rerun = &with_folder_flags(rerun, &m);
+    let (target_flag, tile_flag) = folder_flags(&m, false);
     let expect =
         |field: &str, got: &serde_json::Value, want: serde_json::Value| match first_difference(
             field, got, &want,
@@ -853,7 +911,7 @@ pub fn parse_output(
             None => Ok(()),
             Some(diff) => Err(bad(format!(
                 "was compiled for another plan: {diff}; compile this plan with \
-                 `moa-compile PLAN -o {} --dtype {}`",
+                 `moa-compile PLAN -o {}{target_flag} --dtype {}{tile_flag}`",
                 folder_of(origin),
                 module.storage.name()
             ))),
@@ -872,7 +930,7 @@ pub fn parse_output(
         };
         return Err(bad(format!(
             "holds {have} kernels but this run stores Q/K/V and the cache as {want}: either \
-             compile them for {want} (`moa-compile PLAN -o {dir} --dtype {want}`), or {run_as}",
+             compile them for {want} (`moa-compile PLAN -o {dir}{target_flag} --dtype {want}{tile_flag}`), or {run_as}",
             dir = folder_of(origin)
         )));
     }

@@ -318,8 +318,15 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// A user message; repeat the flag to decode several prompts together as a batch. The
-    /// rows are the prompts of --prompt and --prompt-file in the order given.
-    #[arg(long, required_unless_present = "prompt_file")]
+    /// rows are the prompts of --prompt and --prompt-file in the order given. A message may
+    /// start with `-` (`--prompt "-5 plus 3?"`).
+    // Hyphen values: clap took "-5 plus 3?" for a flag ("unexpected argument '-5' found",
+    // session 56); a value that is one of this command's flags is refused in `generate`.
+    #[arg(
+        long,
+        required_unless_present = "prompt_file",
+        allow_hyphen_values = true
+    )]
     pub prompt: Vec<String>,
     /// Read a (long) prompt from a file (`-`: standard input; a pipe such as `<(cat a b)`
     /// is read to its end; a leading UTF-8 byte-order mark is dropped, CRLF line ends read

@@ -910,8 +910,21 @@ impl WgpuEngine {
         Ok(())
     }
 
-    /// The few-row (decode) product kernel in use, for [`Engine::describe`].
+    /// The few-row (decode) product kernel in use, for [`Engine::describe`]; with
+    /// `MOA_WGPU_TEXTURE_WEIGHTS=1` asked where the engine stores f32 (the textures hold
+    /// f16 weights), a note that it is not applied: `--f32` with it said nothing of the
+    /// setting (session 56).
     pub fn decode_products(&self) -> String {
+        let form = self.decode_products_form();
+        if self.options.texture_weights == Some(true) && !self.texture_weights {
+            return form
+                + "; MOA_WGPU_TEXTURE_WEIGHTS=1 not applied (the textures hold f16 weights, and \
+                   this engine stores f32)";
+        }
+        form
+    }
+
+    fn decode_products_form(&self) -> String {
         // Subgroup-product settings where those products do not run are named as not
         // applied, as the WGSL attention forms are (round 25).
         let not_applied = |why: &str| {

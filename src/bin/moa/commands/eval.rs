@@ -76,9 +76,10 @@ pub struct EvalArgs {
     /// model's context where shorter].
     #[arg(long)]
     pub ppl_length: Option<usize>,
-    /// Tokens scored at the end of each window (teacher-forced decode steps).
-    #[arg(long, default_value_t = 256)]
-    pub ppl_scored: usize,
+    /// Tokens scored at the end of each window (teacher-forced decode steps) [default:
+    /// 256, or half of --ppl-length where that is 256 or shorter].
+    #[arg(long)]
+    pub ppl_scored: Option<usize>,
     /// Perplexity windows (rows of one batch).
     #[arg(long, default_value_t = 4)]
     pub ppl_rows: usize,
@@ -266,6 +267,8 @@ fn short_name(p: &std::path::Path) -> String {
 const DEFAULT_LENGTHS: [u32; 4] = [1024, 2048, 4096, 7680];
 /// `--ppl-length` when the flag is not given, or the model's context where shorter.
 const DEFAULT_PPL_LENGTH: usize = 4096;
+/// `--ppl-scored` where the window allows it ([`apply_context_defaults`]).
+const DEFAULT_PPL_SCORED: usize = 256;
 
 /// The flags' defaults for a model of `context` tokens: the default lengths within the
 /// context, and a perplexity window of at most the context. Why: a model of a 2048-token
@@ -298,6 +301,22 @@ fn apply_context_defaults(args: &mut EvalArgs, context: usize) {
             );
         }
         args.ppl_length = Some(DEFAULT_PPL_LENGTH.min(context));
+    }
+    // A window of 256 tokens or fewer (a short --ppl-length, or a model of that context
+    // with the default) left the default 256 scored tokens no context: "--ppl-scored 256
+    // is out of range" named a flag the user never gave, and a model of a 256-token
+    // context could not run `moa eval` at its defaults (session 56).
+    if args.ppl_scored.is_none() {
+        let length = args.ppl_length.unwrap_or(DEFAULT_PPL_LENGTH);
+        if (2..=DEFAULT_PPL_SCORED).contains(&length) {
+            if args.ppl_rows > 0 {
+                eprintln!(
+                    "moa eval: --ppl-scored {} (half of --ppl-length {length}; the default is {DEFAULT_PPL_SCORED})",
+                    length / 2
+                );
+            }
+            args.ppl_scored = Some(length / 2);
+        }
     }
 }
 
@@ -334,6 +353,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     let config = model::read_config(&path)?.0;
     apply_context_defaults(&mut args, config.context_length);
     let ppl_length = args.ppl_length.unwrap_or(DEFAULT_PPL_LENGTH);
+    let ppl_scored = args.ppl_scored.unwrap_or(DEFAULT_PPL_SCORED);
     let grid = GridSpec::new(sorted_lengths(args.lengths.clone()), args.depths, args.seed);
     // The tokenizer before the grid's check: the least length depends on it (a
     // byte-level tokenizer's needle prompt takes 240 tokens, a subword one's 138). One
@@ -442,7 +462,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     // Perplexity is scored last: a bad window found there came after the whole retrieval
     // grid (`--ppl-length 0`, `--ppl-scored 0` or a --ppl-scored past the window).
     if args.ppl_rows > 0 {
-        check_ppl_window(ppl_length, args.ppl_scored, config.context_length)?;
+        check_ppl_window(ppl_length, ppl_scored, config.context_length)?;
     }
     // A flag that does not apply, and a machine without the CUDA driver, are said before
     // the weights load (minutes for a 7B model); both came after it.
@@ -640,14 +660,14 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         // starts are fewer than --ppl-scored tokens apart the same tokens were scored in
         // several windows, silently: `--ppl-rows 8` over a text one window long scored one
         // window's tokens eight times, and the report said 8 windows. Said, with the count.
-        let distinct = distinct_scored(tokens.len(), ppl_length, windows.len(), args.ppl_scored);
-        let scored = windows.len() * args.ppl_scored;
+        let distinct = distinct_scored(tokens.len(), ppl_length, windows.len(), ppl_scored);
+        let scored = windows.len() * ppl_scored;
         if distinct < scored {
             eprintln!(
                 "moa eval: note: the perplexity text has {} tokens, so the {} windows of --ppl-length {ppl_length} overlap and their last --ppl-scored {} tokens score {distinct} distinct tokens, not {scored} (some are counted in several windows); give more text (--ppl-text), fewer --ppl-rows or a smaller --ppl-scored",
                 tokens.len(),
                 windows.len(),
-                args.ppl_scored
+                ppl_scored
             );
         }
         Some((windows, files))
@@ -693,7 +713,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             .sum()
     };
     let ppl_work = |plan: Option<&Plan>, rows: usize| -> f64 {
-        let (len, scored) = (ppl_length, args.ppl_scored);
+        let (len, scored) = (ppl_length, ppl_scored);
         let span = mean_span(plan, len as u32);
         let by_decode = cost.prefill(rows, len - scored, span, 1)
             + cost.decode(rows, len - scored, scored - 1, span);
@@ -734,7 +754,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             (
                 w.len(),
                 ppl_length,
-                args.ppl_scored,
+                ppl_scored,
                 files.iter().map(|f| f.display().to_string()).collect(),
             )
         }),
@@ -847,9 +867,9 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                 let vocab = config.vocab_size;
                 let per = match (&gpu, args.ppl_method.as_str()) {
                     (Gpu::Cuda(c), "prefill" | "both") => {
-                        let fast = window_token_nats_prefill(c, windows, args.ppl_scored, vocab)?;
+                        let fast = window_token_nats_prefill(c, windows, ppl_scored, vocab)?;
                         if args.ppl_method == "both" {
-                            let slow = window_token_nats(c, windows, args.ppl_scored, vocab)?;
+                            let slow = window_token_nats(c, windows, ppl_scored, vocab)?;
                             let check = PerplexityCheck::new(name, &fast, &slow);
                             eprintln!(
                                 "moa eval: perplexity by prefill vs by decode steps: {check}"
@@ -859,10 +879,10 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                         fast
                     }
                     (Gpu::Cpu(r), _) => {
-                        cpu_window_token_nats(r, plan.as_ref(), windows, args.ppl_scored, vocab)?
+                        cpu_window_token_nats(r, plan.as_ref(), windows, ppl_scored, vocab)?
                     }
-                    (Gpu::Wgpu(e), _) => window_token_nats(e, windows, args.ppl_scored, vocab)?,
-                    (Gpu::Cuda(e), _) => window_token_nats(e, windows, args.ppl_scored, vocab)?,
+                    (Gpu::Wgpu(e), _) => window_token_nats(e, windows, ppl_scored, vocab)?,
+                    (Gpu::Cuda(e), _) => window_token_nats(e, windows, ppl_scored, vocab)?,
                 };
                 let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
                 let p = perplexity(nats, per.iter().map(Vec::len).sum());

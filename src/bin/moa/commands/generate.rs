@@ -159,6 +159,24 @@ fn naming_the_plan(e: moa::codegen::CodegenError, plan_arg: &str) -> anyhow::Err
         ))
 }
 
+/// Whether `text` is one of `moa generate`'s flags (`--raw`, `-h`, `--max-new-tokens`,
+/// `--max-new-tokens=8`), which `--prompt` would otherwise take as the message.
+fn is_generate_flag(text: &str) -> bool {
+    use clap::Args as _;
+    let name = text.split('=').next().unwrap_or(text);
+    let command = GenerateArgs::augment_args(clap::Command::new("generate"));
+    let flags: Vec<String> = command
+        .get_arguments()
+        .flat_map(|a| {
+            let long = a.get_long().map(|l| format!("--{l}"));
+            let short = a.get_short().map(|c| format!("-{c}"));
+            long.into_iter().chain(short)
+        })
+        .chain(["--help".to_string(), "-h".to_string()])
+        .collect();
+    flags.iter().any(|f| f == name)
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let sampling = Sampling {
         temperature: args.temperature,
@@ -401,9 +419,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             };
             // The plan's own path in the command (round 27: `PLAN` where the path was known).
             bail!(
-                "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile {plan_arg} -o {} --target wgsl`)",
+                "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile {plan_arg} -o {} --target wgsl{}{}`)",
                 dir.display(),
-                dir.display()
+                dir.display(),
+                // The run's storage and the folder's query tile (session 56: a rewrite
+                // without them was refused by the next run with --f32).
+                if args.f32 { " --dtype f32" } else { "" },
+                moa::codegen::emit::wgsl_prefill_q_tile(&m)
+                    .filter(|&q| q != u64::from(moa::lower::consts::WGSL_PREFILL_Q_TILE))
+                    .map_or(String::new(), |q| format!(" --wgsl-prefill-q-tile {q}"))
             );
         }
     }
@@ -415,7 +439,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     for source in args.sources() {
         let f = match source {
             PromptSource::Text(i) => {
-                texts.push((format!("--prompt #{}", i + 1), args.prompt[i].clone()));
+                let text = &args.prompt[i];
+                // --prompt takes a value starting with `-` ("-5 plus 3?"), so a prompt left
+                // out (`--prompt --raw`) would read the next flag as the message.
+                if is_generate_flag(text) {
+                    bail!(
+                        "--prompt #{} is `{text}`, a flag of moa generate: give the message's text after --prompt",
+                        i + 1
+                    );
+                }
+                texts.push((format!("--prompt #{}", i + 1), text.clone()));
                 continue;
             }
             PromptSource::File(i) => &args.prompt_file[i],

@@ -138,23 +138,29 @@ fn a_python_without_pip_is_told_to_install_pip() {
 
 /// A relative MOA_CACHE made one cache per working folder: after `MOA_CACHE=cache moa
 /// model fetch`, a `moa generate` from another folder said the model was not fetched. It
-/// is refused, naming it, by every command that looks for the default model.
+/// is refused, naming it, by every command that looks for the default model. A blank one
+/// (spaces) is refused as blank, not as a relative folder named " " (round 42).
 #[test]
 fn a_relative_moa_cache_is_refused() {
     let dir = scratch("relative");
     for args in [&["model", "fetch"][..], &["model", "info"][..]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_moa"))
-            .args(args)
-            .current_dir(&dir)
-            .env("MOA_CACHE", "cache")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains("MOA_CACHE `cache` is a relative path") && err.contains("absolute"),
-            "{args:?}: {err}"
-        );
-        assert!(!dir.join("cache").exists());
+        for (value, said) in [
+            ("cache", "MOA_CACHE `cache` is a relative path"),
+            ("  ", "MOA_CACHE is blank"),
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+                .args(args)
+                .current_dir(&dir)
+                .env("MOA_CACHE", value)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains(said) && err.contains("absolute"),
+                "{args:?}: {err}"
+            );
+            assert!(!dir.join("cache").exists() && !dir.join("  ").exists());
+        }
     }
 }

@@ -80,6 +80,15 @@ pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
 pub fn cache_dir() -> Result<PathBuf, ModelError> {
     let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     if let Some(d) = nonempty("MOA_CACHE") {
+        // Blank (spaces only) is a setting left half-typed, not a relative folder named
+        // " " (round 42: it was called a relative path).
+        if d.to_str().is_some_and(|v| v.trim().is_empty()) {
+            return Err(ModelError::CacheSetting {
+                message: "MOA_CACHE is blank: give the absolute path of the folder moa keeps \
+                          the model in, or unset it for $XDG_CACHE_HOME/moa (else ~/.cache/moa)"
+                    .into(),
+            });
+        }
         // A relative cache is one per working folder: `moa model fetch` from one folder
         // and `moa generate` from another said "not fetched" right after a fetch.
         if Path::new(&d).is_relative() {

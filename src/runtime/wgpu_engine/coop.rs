@@ -690,6 +690,12 @@ mod tests {
             assert!(on.texture_only_weights());
             let on_desc = on.describe();
             assert!(on_desc.contains("from textures"), "{on_desc}");
+            // Tiled products off: the load line names the per-invocation blocks that run,
+            // not "tiled" (round 42).
+            assert!(
+                on_desc.contains("prefill products: per-invocation blocks (no cooperative"),
+                "{on_desc}"
+            );
             // Every part of every matrix in one form: textures only, or storage only.
             let parts = |e: &WgpuEngine| -> Vec<(bool, bool)> {
                 let mut m = vec![&e.embed];

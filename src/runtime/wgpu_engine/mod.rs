@@ -1124,10 +1124,19 @@ impl Engine for WgpuEngine {
             }
             (None, false) => " (a 4 × 4 block an invocation, linear.wgsl)",
         };
+        // `products` names the family off matrix units "tiled (why)"; where the per-invocation
+        // blocks run instead (a CPU adapter's default), that word would name a kernel that
+        // does not run (round 42), so the line says which does.
+        let products = match (&self.coop, self.tiled_products) {
+            (None, false) => match self.products.strip_prefix("tiled") {
+                Some(why) => format!("per-invocation blocks{why}"),
+                None => self.products.clone(),
+            },
+            _ => self.products.clone(),
+        };
         format!(
-            "{}, prefill products: {}{form}; decode products: {}; decode LM head: {}{tuning}{warm}",
+            "{}, prefill products: {products}{form}; decode products: {}; decode LM head: {}{tuning}{warm}",
             self.adapter,
-            self.products,
             self.decode_products(),
             self.coop_decode.head_kind
         )

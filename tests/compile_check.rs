@@ -557,6 +557,7 @@ fn wgsl_prefill_flags_write_the_gpu_forms_and_check_needs_them() {
         if a.kernels[0].phase == Phase::Prefill {
             prefills += 1;
             assert_eq!(a.kernels[0].abi.block, [128, 1, 1], "{}", a.path);
+            assert_eq!(a.kernels[0].abi.tiles.keys_per_step, Some(2), "{}", a.path);
             assert!(a.source.contains("two keys a step"), "{}", a.path);
         }
     }

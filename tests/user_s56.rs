@@ -94,7 +94,8 @@ fn plan_import_names_a_list_and_pythons_nan() {
 }
 
 /// Every rewrite a kernels folder's loader suggests keeps the flags the folder records
-/// (`--target`, `--dtype`, `--wgsl-prefill-q-tile`), and following it gives a folder the
+/// (`--target`, `--dtype`, `--wgsl-prefill-q-tile`, and since `tiles.keys_per_step`
+/// `--wgsl-prefill-key-pairs`), and following it gives a folder the
 /// same run takes; a folder of moa-compile's defaults is told the plain command.
 #[test]
 fn a_kernels_folders_rewrite_keeps_its_flags() {
@@ -111,6 +112,7 @@ fn a_kernels_folders_rewrite_keeps_its_flags() {
         "f32",
         "--wgsl-prefill-q-tile",
         "128",
+        "--wgsl-prefill-key-pairs",
     ];
     let compile = |extra: &[&str]| {
         let (code, _, err) = run(
@@ -129,7 +131,7 @@ fn a_kernels_folders_rewrite_keeps_its_flags() {
     text.push_str("// edited\n");
     std::fs::write(&file, &text).unwrap();
     let want = format!(
-        "re-run `moa-compile PLAN -o {o} --target wgsl --dtype f32 --wgsl-prefill-q-tile 128`"
+        "re-run `moa-compile PLAN -o {o} --target wgsl --dtype f32 --wgsl-prefill-q-tile 128 --wgsl-prefill-key-pairs`"
     );
     for e in [
         emit::verify_output(&out).unwrap_err().to_string(),
@@ -144,7 +146,7 @@ fn a_kernels_folders_rewrite_keeps_its_flags() {
         .unwrap_err()
         .to_string();
     let want =
-        format!("(`moa-compile PLAN -o {o} --target wgsl --dtype f16 --wgsl-prefill-q-tile 128`)");
+        format!("(`moa-compile PLAN -o {o} --target wgsl --dtype f16 --wgsl-prefill-q-tile 128 --wgsl-prefill-key-pairs`)");
     assert!(e.contains(&want), "`{want}` not in: {e}");
     // Another plan of the same shape: compile this plan as the folder was.
     let other = Plan::from_toml_str(
@@ -156,7 +158,7 @@ fn a_kernels_folders_rewrite_keeps_its_flags() {
         .unwrap_err()
         .to_string();
     let want = format!(
-        "compile this plan with `moa-compile PLAN -o {o} --target wgsl --dtype f32 --wgsl-prefill-q-tile 128`"
+        "compile this plan with `moa-compile PLAN -o {o} --target wgsl --dtype f32 --wgsl-prefill-q-tile 128 --wgsl-prefill-key-pairs`"
     );
     assert!(e.contains(&want), "`{want}` not in: {e}");
 

@@ -783,7 +783,7 @@ fn check(args: &Args, compiled: &codegen::Compiled, foreign: &[PathBuf]) -> anyh
     if let Some(note) = folder_flags_note(dir, &target, &dtype) {
         eprintln!("  {note}");
     }
-    if let Some(note) = folder_q_tile_note(dir, &compiled.manifest_json()) {
+    if let Some(note) = folder_tuning_note(dir, &compiled.manifest_json()) {
         eprintln!("  {note}");
     }
     // What a stopped compile leaves (its marker; the manifest is removed first and
@@ -880,28 +880,40 @@ fn folder_flags_note(dir: &Path, target: &str, dtype: &str) -> Option<String> {
     })
 }
 
-/// The `tiles.q_tile` of the first WGSL prefill kernel of a manifest's text (what
-/// `--wgsl-prefill-q-tile` sets), if it has one.
-fn wgsl_prefill_q_tile(manifest: &str) -> Option<u64> {
-    codegen::emit::wgsl_prefill_q_tile(&serde_json::from_str(manifest).ok()?)
-}
-
-/// Where `dir/manifest.json`'s WGSL prefill has another query tile than this check's
-/// compile (`want`, the manifest it would write): a line naming the folder's
-/// `--wgsl-prefill-q-tile`. Every prefill file and the manifest differed, with no word of
-/// the flag (round 41). `--wgsl-prefill-key-pairs` is in the sources only, not the manifest.
-fn folder_q_tile_note(dir: &Path, want: &str) -> Option<String> {
+/// Where `dir/manifest.json`'s WGSL prefill has another query tile or another count of
+/// keys a step than this check's compile (`want`, the manifest it would write): a line
+/// naming the folder's WGSL tuning flags. Every prefill file and the manifest differed,
+/// with no word of the flags (round 41); the key pairs were not in the manifest until
+/// round 42 (`tiles.keys_per_step`), so a folder written before counts as one key a step.
+fn folder_tuning_note(dir: &Path, want: &str) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
-    let (folder, this) = (wgsl_prefill_q_tile(&text)?, wgsl_prefill_q_tile(want)?);
-    (folder != this).then(|| {
-        format!(
-            "note: {}/manifest.json's WGSL prefill has {folder} queries a workgroup \
-             (`tiles.q_tile`), and this check compiled {this}: give --check the folder's \
-             --wgsl-prefill-q-tile {folder} (and --wgsl-prefill-key-pairs if it was compiled \
-             with it, which the manifest does not record), or rewrite the folder with these",
-            dir.display()
-        )
-    })
+    let folder: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let this: serde_json::Value = serde_json::from_str(want).ok()?;
+    let q = |m: &serde_json::Value| codegen::emit::wgsl_prefill_q_tile(m);
+    let keys = |m: &serde_json::Value| {
+        if codegen::emit::wgsl_prefill_keys_per_step(m) == Some(2) {
+            "two keys a step"
+        } else {
+            "one key a step"
+        }
+    };
+    let (fq, tq) = (q(&folder)?, q(&this)?);
+    let (fk, tk) = (keys(&folder), keys(&this));
+    if (fq, fk) == (tq, tk) {
+        return None;
+    }
+    let flags = codegen::emit::wgsl_tuning_flags(&folder);
+    Some(format!(
+        "note: {}/manifest.json's WGSL prefill has {fq} queries a workgroup and {fk} \
+         (`tiles.q_tile`, `tiles.keys_per_step`), and this check compiled {tq} and {tk}: give \
+         --check the folder's flags ({}), or rewrite the folder with these",
+        dir.display(),
+        if flags.is_empty() {
+            "none: the defaults"
+        } else {
+            flags.trim()
+        }
+    ))
 }
 
 /// The 1-based line of the first byte where `a` and `b` differ (one past the shorter's

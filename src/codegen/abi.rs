@@ -303,6 +303,12 @@ pub struct Tiles {
     /// Queries per block (prefill).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q_tile: Option<u32>,
+    /// Keys a step of the WGSL scalar prefill's online softmax: 2 where it scores key pairs
+    /// (`moa-compile --wgsl-prefill-key-pairs`, `WgslTuning::prefill_key_pairs`); absent: 1.
+    /// The launch does not depend on it; it is recorded so that a loader or a check that
+    /// suggests rewriting a folder names the flag the folder was compiled with (round 42).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_per_step: Option<u32>,
     /// Keys per tile (prefill) or per pipeline stage (CUDA decode; work-list chunks are
     /// multiples of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

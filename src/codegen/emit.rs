@@ -691,12 +691,41 @@ pub fn wgsl_prefill_q_tile(m: &serde_json::Value) -> Option<u64> {
         .as_u64()
 }
 
+/// The `tiles.keys_per_step` of a manifest's first WGSL prefill kernel: 2 where
+/// moa-compile's `--wgsl-prefill-key-pairs` made it (absent: 1). Folders written before
+/// session 56 do not record it.
+pub fn wgsl_prefill_keys_per_step(m: &serde_json::Value) -> Option<u64> {
+    m["files"]
+        .as_array()?
+        .iter()
+        .filter_map(|f| f["kernels"].as_array())
+        .flatten()
+        .find(|k| k["target"] == "wgsl" && k["phase"] == "prefill")?["abi"]["tiles"]
+        ["keys_per_step"]
+        .as_u64()
+}
+
+/// The WGSL tuning flags a manifest records, as they follow `-o DIR` in a command:
+/// `--wgsl-prefill-q-tile N` where the query tile is not 32, `--wgsl-prefill-key-pairs`
+/// where the prefill scores key pairs (empty for a folder of the defaults).
+pub fn wgsl_tuning_flags(m: &serde_json::Value) -> String {
+    let tile = wgsl_prefill_q_tile(m)
+        .filter(|q| *q != u64::from(crate::lower::consts::WGSL_PREFILL_Q_TILE))
+        .map_or(String::new(), |q| format!(" --wgsl-prefill-q-tile {q}"));
+    let pairs = if wgsl_prefill_keys_per_step(m) == Some(2) {
+        " --wgsl-prefill-key-pairs"
+    } else {
+        ""
+    };
+    format!("{tile}{pairs}")
+}
+
 /// The moa-compile flags a manifest records, as they follow `-o DIR` in a command: the
 /// `--target` where it is one target, not `all` (the default); the `--dtype` where
-/// `dtype` and it is not the default f16; `--wgsl-prefill-q-tile` where it is not 32.
-/// (`--wgsl-prefill-key-pairs` is in the sources only, so it cannot be named.) A rewrite
-/// the loaders suggested without them wrote another folder: f16 kernels for a run in f32,
-/// refused next as "holds f16 kernels", or the default query tile (session 56).
+/// `dtype` and it is not the default f16; the WGSL tuning flags ([`wgsl_tuning_flags`]).
+/// A rewrite the loaders suggested without them wrote another folder: f16 kernels for a
+/// run in f32, refused next as "holds f16 kernels", or the default query tile (session
+/// 56).
 fn folder_flags(m: &serde_json::Value, dtype: bool) -> (String, String) {
     let mut targets: Vec<&str> = m["targets"]
         .as_array()
@@ -711,10 +740,7 @@ fn folder_flags(m: &serde_json::Value, dtype: bool) -> (String, String) {
         Some(s) if dtype && s != "f16" => format!(" --dtype {s}"),
         _ => String::new(),
     };
-    let tile = wgsl_prefill_q_tile(m)
-        .filter(|q| *q != u64::from(crate::lower::consts::WGSL_PREFILL_Q_TILE))
-        .map_or(String::new(), |q| format!(" --wgsl-prefill-q-tile {q}"));
-    (target, format!("{storage}{tile}"))
+    (target, format!("{storage}{}", wgsl_tuning_flags(m)))
 }
 
 /// `rerun` with the flags of the folder whose manifest is `m` added to its

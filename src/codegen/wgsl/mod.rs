@@ -668,6 +668,8 @@ fn generate_part(
         let entry = rules.entry(format!("moa_prefill_{dtype}_hd{d}"), label);
         let k_tile = prefill_k_tile(d);
         let q_tile = tuning.prefill_q_tile.unwrap_or(WGSL_PREFILL_Q_TILE);
+        // The template takes pairs only where a tile's keys pair up (`prefill.wgsl.j2`).
+        let key_pairs = tuning.prefill_key_pairs.unwrap_or(false) && k_tile.is_multiple_of(2);
         let source = super::render(
             &env,
             PREFILL,
@@ -679,7 +681,7 @@ fn generate_part(
                 k_tile,
                 shared_text: rules.shared,
                 rules_table: rules.table,
-                key_pairs: tuning.prefill_key_pairs.unwrap_or(false),
+                key_pairs,
             },
         )?;
         let workgroup_bytes = validate(&source, PREFILL, Some(layer.layer))?;
@@ -722,6 +724,7 @@ fn generate_part(
                 Tiles {
                     q_tile: Some(q_tile),
                     k_tile: Some(k_tile),
+                    keys_per_step: key_pairs.then_some(2),
                     ..Tiles::default()
                 },
             ),

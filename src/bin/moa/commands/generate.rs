@@ -422,12 +422,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile {plan_arg} -o {} --target wgsl{}{}`)",
                 dir.display(),
                 dir.display(),
-                // The run's storage and the folder's query tile (session 56: a rewrite
+                // The run's storage and the folder's WGSL tuning (session 56: a rewrite
                 // without them was refused by the next run with --f32).
                 if args.f32 { " --dtype f32" } else { "" },
-                moa::codegen::emit::wgsl_prefill_q_tile(&m)
-                    .filter(|&q| q != u64::from(moa::lower::consts::WGSL_PREFILL_Q_TILE))
-                    .map_or(String::new(), |q| format!(" --wgsl-prefill-q-tile {q}"))
+                moa::codegen::emit::wgsl_tuning_flags(&m)
             );
         }
     }

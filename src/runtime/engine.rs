@@ -502,19 +502,11 @@ impl<'a> ModelRef<'a> {
         }
     }
 
-    /// The model (its weights emptied when taken) and its weights, borrowed or owned.
-    pub fn into_parts(
-        self,
-    ) -> (
-        &'a crate::model::Model,
-        std::borrow::Cow<'a, crate::model::Weights>,
-    ) {
+    /// The weights: borrowed when kept; owned when taken, `model.weights` left empty.
+    pub fn into_weights(self) -> std::borrow::Cow<'a, crate::model::Weights> {
         match self {
-            ModelRef::Kept(m) => (m, std::borrow::Cow::Borrowed(&m.weights)),
-            ModelRef::Taken(m) => {
-                let w = std::mem::take(&mut m.weights);
-                (m, std::borrow::Cow::Owned(w))
-            }
+            ModelRef::Kept(m) => std::borrow::Cow::Borrowed(&m.weights),
+            ModelRef::Taken(m) => std::borrow::Cow::Owned(std::mem::take(&mut m.weights)),
         }
     }
 }

@@ -462,7 +462,7 @@ impl WgpuEngine {
             ),
         )?;
         // Taken weights (`&mut Model`) leave the model here and go tensor by tensor.
-        let (_, host_weights) = model.into_parts();
+        let host_weights = model.into_weights();
         let weights = DeviceWeights::upload(
             &device,
             &queue,

@@ -74,8 +74,11 @@ pub enum EngineError {
         /// The model's context length, in tokens.
         context: usize,
     },
-    /// A buffer past the device's limit (a storage binding, or its memory).
-    #[error("tensor `{name}` needs {bytes} bytes, above this adapter's storage binding limit of {limit} bytes")]
+    /// A buffer past the device's limit (a storage binding, or its memory). The limit is the
+    /// adapter's, or the lower one an engine was asked to plan for
+    /// (`WgpuEngine::new_with_binding_limit`; round 42: a caller's limit was called the
+    /// adapter's).
+    #[error("tensor `{name}` needs {bytes} bytes, above the storage binding limit of {limit} bytes the engine plans for (the adapter's, or a lower one it was given)")]
     TooLarge {
         /// The buffer, e.g. `prefill activations of row 3 (70000 tokens; ...)`.
         name: String,

@@ -721,6 +721,22 @@ mod tests {
         assert_eq!(on_logits, off_logits);
     }
 
+    /// A binding limit the caller gives (here 16 bytes, below any tensor row) is refused as
+    /// the limit the engine plans for, not called the adapter's (round 42).
+    #[test]
+    fn a_callers_binding_limit_is_not_called_the_adapters() {
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        let e = WgpuEngine::new_with_binding_limit(&ctx, &tiny_model(), None, false, 16)
+            .err()
+            .expect("no tensor row fits 16 bytes")
+            .to_string();
+        assert!(
+            e.contains("above the storage binding limit of 16 bytes the engine plans for")
+                && !e.contains("this adapter's"),
+            "{e}"
+        );
+    }
+
     /// `engine`'s prefill logits (f32 bits) of two ragged rows, and the greedy tokens of
     /// the same prefill and two decode steps.
     fn logit_bits_and_tokens(engine: &WgpuEngine) -> (Vec<Vec<u32>>, Vec<u32>) {

@@ -170,6 +170,8 @@ mod user_s56;
 mod version_commit;
 #[path = "wgpu_options.rs"]
 mod wgpu_options;
+#[path = "wgsl_backends.rs"]
+mod wgsl_backends;
 
 /// The group's list (this file's `#[path]` modules) and Cargo.toml's `[[test]]` targets
 /// with `test = false` name the same files of tests/, so no file is run twice or skipped.

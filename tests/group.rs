@@ -168,6 +168,8 @@ mod user_round41;
 mod user_s56;
 #[path = "version_commit.rs"]
 mod version_commit;
+#[path = "weight_stream.rs"]
+mod weight_stream;
 #[path = "wgpu_options.rs"]
 mod wgpu_options;
 #[path = "wgsl_backends.rs"]

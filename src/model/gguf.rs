@@ -741,34 +741,65 @@ pub fn read_special_tokens(g: &GgufFile) -> Result<SpecialTokens, ModelError> {
 
 /// Loads config and weights from a GGUF file.
 pub fn load(path: &Path) -> Result<Model, ModelError> {
-    let mut g = GgufFile::open(path)?;
+    let (mut g, config, special) = open_checked(path)?;
+    let file = g.path.clone();
+    let weights = assemble(&config, &file, |name, shape| {
+        read_weight(&mut g, &config, name, shape)
+    })
+    .map_err(name_with_suffix)?;
+    Ok(Model {
+        path: path.to_path_buf(),
+        format: ModelFormat::Gguf,
+        config,
+        weights,
+        special,
+    })
+}
+
+/// Opens `path` with every check [`load`] makes before its first tensor (readable types,
+/// config, special tokens, vocabulary, the tensor index): the file, its config and its
+/// special tokens. [`load`] and the streamed load ([`super::stream::WeightStream`]) start
+/// here.
+pub(crate) fn open_checked(
+    path: &Path,
+) -> Result<(GgufFile, LlamaConfig, SpecialTokens), ModelError> {
+    let g = GgufFile::open(path)?;
     g.check_readable()?;
     let config = read_config(&g)?;
     let special = read_special_tokens(&g)?;
     check_special_tokens(&g, &config, &special)?;
     check_vocabulary(&g, &config)?;
     check_tensors(&g, &config)?;
-    let file = g.path.clone();
-    let (q_heads, kv_heads, head_dim, hidden) = (
-        config.q_heads,
-        config.kv_heads,
-        config.head_dim,
-        config.hidden_size,
-    );
-    let weights = assemble(&config, &file, |name, shape| {
-        let Some(mut t) = g.read_f32(&format!("{name}.weight"), shape)? else {
-            return Ok(None);
-        };
-        if name.ends_with(".attn_q") {
-            t.data = unpermute_rope_rows(&t.data, q_heads, head_dim, hidden);
-        } else if name.ends_with(".attn_k") {
-            t.data = unpermute_rope_rows(&t.data, kv_heads, head_dim, hidden);
-        }
-        super::weights::check_finite(&file, &format!("{name}.weight"), &t)?;
-        Ok(Some(t))
-    })
-    .map_err(|e| match e {
-        // The getter appends `.weight`; name the tensor as it is in the file.
+    Ok((g, config, special))
+}
+
+/// One weight of `g` by its name without `.weight` (`token_embd`, `blk.3.attn_q`) at
+/// `shape`, as every load takes it: dequantized to f32, `attn_q` / `attn_k` rows
+/// un-permuted to the half-split RoPE layout, refused if not finite; `None` where the file
+/// has no such tensor ([`name_with_suffix`] names it as the file does in that error).
+pub(crate) fn read_weight(
+    g: &mut GgufFile,
+    config: &LlamaConfig,
+    name: &str,
+    shape: &[usize],
+) -> Result<Option<HostTensor>, ModelError> {
+    let Some(mut t) = g.read_f32(&format!("{name}.weight"), shape)? else {
+        return Ok(None);
+    };
+    let (hidden, head_dim) = (config.hidden_size, config.head_dim);
+    if name.ends_with(".attn_q") {
+        t.data = unpermute_rope_rows(&t.data, config.q_heads, head_dim, hidden);
+    } else if name.ends_with(".attn_k") {
+        t.data = unpermute_rope_rows(&t.data, config.kv_heads, head_dim, hidden);
+    }
+    super::weights::check_finite(&g.path, &format!("{name}.weight"), &t)?;
+    Ok(Some(t))
+}
+
+/// A missing tensor named as the file names it: the getters take names without
+/// `.weight` (the convention of [`assemble`]).
+pub(crate) fn name_with_suffix(e: ModelError) -> ModelError {
+    match e {
         ModelError::MissingTensor {
             path,
             name,
@@ -779,14 +810,7 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
             expected,
         },
         e => e,
-    })?;
-    Ok(Model {
-        path: path.to_path_buf(),
-        format: ModelFormat::Gguf,
-        config,
-        weights,
-        special,
-    })
+    }
 }
 
 /// What kind of plan `path` holds, where its first 4 KiB read as a moa plan's TOML

@@ -3,7 +3,8 @@
 //! a [`Plan`](crate::plan::Plan)).
 //!
 //! One file per job: [`config`] (shapes), [`weights`] (the host-side f32 tensors and the
-//! RoPE layout convention), [`gguf`] and [`safetensors`] (the two file formats),
+//! RoPE layout convention), [`gguf`] and [`safetensors`] (the two file formats), [`stream`]
+//! (weights handed to an engine one tensor at a time),
 //! [`tokenizer`], [`chat`], [`fetch`] (the default SmolLM2 model) and [`reference`](mod@reference) (the CPU
 //! forward pass). The conventions are written in `docs/MODEL.md`.
 
@@ -18,6 +19,7 @@ pub mod quant;
 pub mod random;
 pub mod reference;
 pub mod safetensors;
+pub mod stream;
 pub mod tokenizer;
 pub mod weights;
 
@@ -30,6 +32,7 @@ pub use fetch::{
     DEFAULT_MODEL_SHA256,
 };
 pub use reference::{CpuReference, KvCache, Masking};
+pub use stream::{WeightFeed, WeightStream};
 pub use tokenizer::ModelTokenizer;
 pub use weights::{HostTensor, LayerWeights, Weights};
 
@@ -278,7 +281,8 @@ pub struct Model {
     pub format: ModelFormat,
     /// Shape and hyper-parameters (layers, heads, context length, vocabulary, RoPE).
     pub config: LlamaConfig,
-    /// Every tensor, f32 on the host (engines copy them to the device).
+    /// Every tensor, f32 on the host (engines copy them to the device); empty where the
+    /// model was opened for a streamed upload ([`WeightStream::open`]).
     pub weights: Weights,
     /// BOS and the end-of-sequence ids: an app's decode loop stops at `special.eos`.
     pub special: SpecialTokens,

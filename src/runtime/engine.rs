@@ -468,12 +468,16 @@ pub(crate) fn split_logits(raw: &[u32], vocab: usize) -> Vec<Vec<f32>> {
 /// The model an engine is built from. `&Model` ([`ModelRef::Kept`]) leaves the host weights
 /// with the caller; `&mut Model` ([`ModelRef::Taken`]) lets the engine move `model.weights`
 /// out (leaving [`crate::model::Weights::default`]: no layers, empty tensors; `config`,
-/// `special` and the rest stay) and free each host tensor once its device copy is made. The
-/// host weights are f32 (4 bytes a parameter) and the device copy f16 or f32; on a CPU
+/// `special` and the rest stay) and free each host tensor once its device copy is made;
+/// `(&Model, &mut WeightStream)` ([`ModelRef::Streamed`], from
+/// [`WeightStream::open`](crate::model::WeightStream::open)) reads each tensor from the
+/// model's file when the upload needs it, so the f32 weights are never all on the host.
+/// The host weights are f32 (4 bytes a parameter) and the device copy f16 or f32; on a CPU
 /// adapter device memory is host memory, so a load that keeps both holds 6 bytes a
 /// parameter at its end (8.05 GB of peak resident memory for the Llama-3.2-1B shape's 1.24 B
-/// parameters, measured on lavapipe, session 56) and a taken one about 4 at most, the f32
-/// weights' own size, which is what `Model::load` checks against the memory available.
+/// parameters, measured on lavapipe, session 56), a taken one about 4 at most, the f32
+/// weights' own size, which is what `Model::load` checks against the memory available, and
+/// a streamed one the device copy and one tensor.
 pub enum ModelRef<'a> {
     /// Borrowed: the weights stay, for the CPU reference, another engine or a profile.
     Kept(&'a crate::model::Model),
@@ -482,6 +486,11 @@ pub enum ModelRef<'a> {
     /// during the upload itself (a tensor row over the binding limit, a device error)
     /// leaves the model without weights, so a caller that retries loads the model again.
     Taken(&'a mut crate::model::Model),
+    /// Streamed: the model without its weights (`model.weights` is not read) and the
+    /// stream its tensors are read from, one at a time, during the upload. A tensor that
+    /// fails to read (a damaged file) is the upload's error; a caller that retries opens
+    /// the stream again.
+    Streamed(&'a crate::model::Model, &'a mut crate::model::WeightStream),
 }
 
 impl<'a> From<&'a crate::model::Model> for ModelRef<'a> {
@@ -496,20 +505,30 @@ impl<'a> From<&'a mut crate::model::Model> for ModelRef<'a> {
     }
 }
 
+impl<'a> From<(&'a crate::model::Model, &'a mut crate::model::WeightStream)> for ModelRef<'a> {
+    fn from((m, s): (&'a crate::model::Model, &'a mut crate::model::WeightStream)) -> Self {
+        ModelRef::Streamed(m, s)
+    }
+}
+
 impl<'a> ModelRef<'a> {
     /// The model's shape and hyper-parameters.
     pub fn config(&self) -> &LlamaConfig {
         match self {
             ModelRef::Kept(m) => &m.config,
             ModelRef::Taken(m) => &m.config,
+            ModelRef::Streamed(m, _) => &m.config,
         }
     }
 
-    /// The weights: borrowed when kept; owned when taken, `model.weights` left empty.
-    pub fn into_weights(self) -> std::borrow::Cow<'a, crate::model::Weights> {
+    /// Where the upload takes each tensor from: borrowed when kept; moved out one by one
+    /// when taken (`model.weights` left empty); read from the file when streamed.
+    pub fn into_feed(self) -> crate::model::WeightFeed<'a> {
+        use crate::model::WeightFeed;
         match self {
-            ModelRef::Kept(m) => std::borrow::Cow::Borrowed(&m.weights),
-            ModelRef::Taken(m) => std::borrow::Cow::Owned(std::mem::take(&mut m.weights)),
+            ModelRef::Kept(m) => WeightFeed::Borrowed(&m.weights),
+            ModelRef::Taken(m) => WeightFeed::Owned(std::mem::take(&mut m.weights)),
+            ModelRef::Streamed(_, s) => WeightFeed::Stream(s),
         }
     }
 }

@@ -291,8 +291,14 @@ pub struct DeviceCopy {
 pub struct HostMemory {
     /// Parameters of the model.
     pub params: u64,
-    /// The loaded f32 weights: 4 bytes a parameter.
+    /// The host weights at their peak: the loaded f32 weights (4 bytes a parameter), or
+    /// with [`Self::streamed`] the largest tensor the upload holds at once
+    /// ([`streamed_host_bytes`]).
     pub host_weights: u64,
+    /// Whether the weights are read from the file one tensor at a time during the upload
+    /// (`moa generate` on wgpu with a GGUF file, `crate::model::WeightStream`), not
+    /// loaded whole first.
+    pub streamed: bool,
     /// `None` on a GPU with memory of its own.
     pub on_cpu_adapter: Option<DeviceCopy>,
 }
@@ -335,7 +341,18 @@ impl HostMemory {
         HostMemory {
             params,
             host_weights: params.saturating_mul(4),
+            streamed: false,
             on_cpu_adapter,
+        }
+    }
+
+    /// The same run with its weights streamed from the file ([`Self::streamed`]): the host
+    /// holds [`streamed_host_bytes`] of them at most instead of all of them in f32.
+    pub fn streamed(self, config: &LlamaConfig) -> HostMemory {
+        HostMemory {
+            host_weights: streamed_host_bytes(config),
+            streamed: true,
+            ..self
         }
     }
 
@@ -376,10 +393,18 @@ impl HostMemory {
         } else {
             format!("{:.2} million", self.params as f64 / 1e6)
         };
-        let mut parts = format!(
-            "the weights {} ({params} parameters, held as f32 whatever the file stores)",
-            size(self.host_weights),
-        );
+        let mut parts = if self.streamed {
+            format!(
+                "the weights read one tensor at a time {} (the largest tensor in f32 with its \
+                 device bytes; {params} parameters)",
+                size(self.host_weights),
+            )
+        } else {
+            format!(
+                "the weights {} ({params} parameters, held as f32 whatever the file stores)",
+                size(self.host_weights),
+            )
+        };
         let mut hint = "use a smaller model, or free memory";
         if let Some(d) = self.on_cpu_adapter {
             parts += &format!(
@@ -400,6 +425,24 @@ impl HostMemory {
             gb(avail)
         ))
     }
+}
+
+/// Host bytes a streamed upload (`crate::model::WeightFeed::Stream`) holds at its peak: the
+/// largest matrix it makes at once, as f32 source tensors (4 bytes a value), their
+/// concatenation where the engine stacks them (Q/K/V, gate/up: 4 more) and its device
+/// bytes (2 or 4), so 10 bytes a value for the stacked matrices and 8 for the embedding
+/// and output projection; plus the 256 MiB of staging the upload flushes at
+/// (`runtime::wgpu_engine::weights`). Llama-3-8B: the embedding's 525 M values, 4.2 GB,
+/// against 32 GB for the whole f32 model.
+pub fn streamed_host_bytes(config: &LlamaConfig) -> u64 {
+    let h = config.hidden_size as u64;
+    let qkv = (config.q_dim() + 2 * config.kv_dim()) as u64 * h;
+    let gate_up = 2 * config.ffn_size as u64 * h;
+    let embed = config.vocab_size as u64 * h;
+    let stacked = qkv.max(gate_up).saturating_mul(10);
+    stacked
+        .max(embed.saturating_mul(8))
+        .saturating_add(256 << 20)
 }
 
 #[cfg(test)]

@@ -461,12 +461,13 @@ impl WgpuEngine {
                 device.limits().max_compute_invocations_per_workgroup,
             ),
         )?;
-        // Taken weights (`&mut Model`) leave the model here and go tensor by tensor.
-        let host_weights = model.into_weights();
+        // Taken weights (`&mut Model`) leave the model here and go tensor by tensor;
+        // streamed ones are read from the file tensor by tensor.
         let weights = DeviceWeights::upload(
             &device,
             &queue,
-            host_weights,
+            &config,
+            model.into_feed(),
             storage,
             max_binding,
             texture_shape,

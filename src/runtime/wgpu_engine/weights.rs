@@ -5,13 +5,12 @@
 
 #![warn(missing_docs)]
 
-use std::borrow::Cow;
-
 use wgpu::util::DeviceExt;
 
 use super::EngineError;
 use crate::lower::StorageType;
-use crate::model::Weights;
+use crate::model::weights::layer_specs;
+use crate::model::{LlamaConfig, WeightFeed};
 use crate::runtime::wgpu::tensor_bytes;
 
 /// Rows `[row0, row0 + rows)` of a matrix in one buffer (row-major, `[rows, cols]`).
@@ -315,77 +314,85 @@ impl<'d> Uploader<'d> {
 }
 
 impl DeviceWeights {
-    /// Uploads `w`: matrices in `storage`, split by rows where above the adapter's storage
+    /// Uploads the weights `feed` gives (`config`'s tensors, asked for one at a time and
+    /// dropped once on the device: [`WeightFeed`]): matrices in `storage`, split by rows where above the adapter's storage
     /// binding limit (`max_binding` bytes) or, with `texture`, above a texture's words;
     /// norms in f32. With `texture`, f16 matrices whose columns are a multiple of 8 get
     /// the texture form too ([`Part::texture`]), and keep their storage copy only with
     /// `storage_copies`. `bytes` counts every form kept. A norm vector or a single matrix row above
-    /// the limit is [`EngineError::TooLarge`], naming it. Owned weights are freed tensor by
-    /// tensor (a layer once its matrices are up).
+    /// the limit is [`EngineError::TooLarge`], naming it; a tensor the feed cannot give is
+    /// [`EngineError::Model`].
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn upload(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        w: Cow<'_, Weights>,
+        config: &LlamaConfig,
+        mut feed: WeightFeed<'_>,
         storage: StorageType,
         max_binding: u64,
         texture: Option<TextureShape>,
         storage_copies: bool,
     ) -> Result<DeviceWeights, EngineError> {
         let mut up = Uploader::new(device, queue, max_binding, texture, storage_copies);
-        // Owned weights are split into owned tensors, each dropped once uploaded, so the
-        // host copy shrinks as the device copy grows (`ModelRef::Taken`).
-        let (token_embd, output, output_norm, layers) = match w {
-            Cow::Borrowed(w) => (
-                Cow::Borrowed(&w.token_embd),
-                w.output.as_ref().map(Cow::Borrowed),
-                Cow::Borrowed(&w.output_norm),
-                w.layers.iter().map(Cow::Borrowed).collect::<Vec<_>>(),
-            ),
-            Cow::Owned(w) => (
-                Cow::Owned(w.token_embd),
-                w.output.map(Cow::Owned),
-                Cow::Owned(w.output_norm),
-                w.layers.into_iter().map(Cow::Owned).collect(),
-            ),
+        // Each host tensor is asked for when its matrix is made and dropped right after:
+        // given-up weights are moved out one by one and a stream reads each from the file
+        // then, so the host copy shrinks as the device copy grows (`ModelRef::Taken`) or
+        // never exists whole (`ModelRef::Streamed`).
+        let (vocab, hidden) = (config.vocab_size, config.hidden_size);
+        let embed = {
+            let t = feed.tensor("token_embd", &[vocab, hidden])?;
+            up.matrix("token_embd", &t.data, t.shape[0], storage)?
         };
-        let embed = up.matrix("token_embd", &token_embd.data, token_embd.shape[0], storage)?;
-        drop(token_embd);
-        let lm_head = match output {
-            Some(t) => Some(up.matrix("output", &t.data, t.shape[0], storage)?),
-            None => None,
+        let lm_head = match feed.has_output() {
+            true => {
+                let t = feed.tensor("output", &[vocab, hidden])?;
+                Some(up.matrix("output", &t.data, t.shape[0], storage)?)
+            }
+            false => None,
         };
-        let output_norm = up.vector("output_norm", &output_norm.data)?;
+        let output_norm = up.vector("output_norm", &feed.tensor("output_norm", &[hidden])?.data)?;
         let mut buffers = Vec::new();
-        for (i, l) in layers.into_iter().enumerate() {
-            let cat = |a: &[f32], b: &[f32], c: &[f32]| [a, b, c].concat();
-            let qkv_rows = l.attn_q.shape[0] + l.attn_k.shape[0] + l.attn_v.shape[0];
-            buffers.push(LayerBuffers {
-                attn_norm: up.vector(&format!("blk.{i}.attn_norm"), &l.attn_norm.data)?,
-                wqkv: up.matrix(
-                    &format!("blk.{i}.attn_qkv"),
-                    &cat(&l.attn_q.data, &l.attn_k.data, &l.attn_v.data),
-                    qkv_rows,
-                    storage,
-                )?,
-                wo: up.matrix(
+        for i in 0..config.n_layers {
+            let [attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down] =
+                layer_specs(config);
+            let mut get =
+                |(name, shape): (&str, Vec<usize>)| feed.tensor(&format!("blk.{i}.{name}"), &shape);
+            let attn_norm = up.vector(&format!("blk.{i}.attn_norm"), &get(attn_norm)?.data)?;
+            let wqkv = {
+                let (q, k, v) = (get(attn_q)?, get(attn_k)?, get(attn_v)?);
+                let rows = q.shape[0] + k.shape[0] + v.shape[0];
+                let cat = [&q.data[..], &k.data[..], &v.data[..]].concat();
+                drop((q, k, v));
+                up.matrix(&format!("blk.{i}.attn_qkv"), &cat, rows, storage)?
+            };
+            let wo = {
+                let t = get(attn_output)?;
+                up.matrix(
                     &format!("blk.{i}.attn_output"),
-                    &l.attn_output.data,
-                    l.attn_output.shape[0],
+                    &t.data,
+                    t.shape[0],
                     storage,
-                )?,
-                ffn_norm: up.vector(&format!("blk.{i}.ffn_norm"), &l.ffn_norm.data)?,
-                w_gate_up: up.matrix(
-                    &format!("blk.{i}.ffn_gate_up"),
-                    &cat(&l.ffn_gate.data, &l.ffn_up.data, &[]),
-                    l.ffn_gate.shape[0] + l.ffn_up.shape[0],
-                    storage,
-                )?,
-                w_down: up.matrix(
-                    &format!("blk.{i}.ffn_down"),
-                    &l.ffn_down.data,
-                    l.ffn_down.shape[0],
-                    storage,
-                )?,
+                )?
+            };
+            let ffn_norm = up.vector(&format!("blk.{i}.ffn_norm"), &get(ffn_norm)?.data)?;
+            let w_gate_up = {
+                let (g, u) = (get(ffn_gate)?, get(ffn_up)?);
+                let rows = g.shape[0] + u.shape[0];
+                let cat = [&g.data[..], &u.data[..]].concat();
+                drop((g, u));
+                up.matrix(&format!("blk.{i}.ffn_gate_up"), &cat, rows, storage)?
+            };
+            let w_down = {
+                let t = get(ffn_down)?;
+                up.matrix(&format!("blk.{i}.ffn_down"), &t.data, t.shape[0], storage)?
+            };
+            buffers.push(LayerBuffers {
+                attn_norm,
+                wqkv,
+                wo,
+                ffn_norm,
+                w_gate_up,
+                w_down,
             });
         }
         up.flush()?;

@@ -98,7 +98,8 @@ fn run_storage(f32: bool, wgpu_ctx: Option<&WgpuContext>) -> moa::lower::Storage
 
 /// Refuses a run whose host memory ([`HostMemory`]: the f32 weights, and on a CPU adapter
 /// the GPU's weights, KV cache and activations of this request) exceeds what the machine
-/// has available, before the weights load. `Model::load` checks the weights alone: a
+/// has available, before the weights load (a GGUF file on wgpu counts only what its
+/// streamed upload holds at once: `HostMemory::streamed`). `Model::load` checks the weights alone: a
 /// 1B-shape model on lavapipe peaked at 8.15 GB against its 4.9 GB of f32 weights
 /// (benches/RESULTS.md, session 18), and a long --max-new-tokens adds a KV cache the
 /// weights check never saw; past the memory the kernel's OOM killer ended the run with
@@ -121,7 +122,7 @@ fn check_host_memory(
             &dense
         }
     };
-    let need = moa::runtime::memory::HostMemory::of_run(
+    let mut need = moa::runtime::memory::HostMemory::of_run(
         config,
         plan,
         storage,
@@ -131,6 +132,13 @@ fn check_host_memory(
         args.max_new_tokens,
         cpu,
     );
+    // The wgpu engine reads a GGUF file's weights one tensor at a time
+    // (`moa::model::WeightStream`); the CUDA engine and Hugging Face folders load them whole.
+    if wgpu_ctx.is_some()
+        && moa::model::ModelFormat::detect(model_path)? == moa::model::ModelFormat::Gguf
+    {
+        need = need.streamed(config);
+    }
     let adapter = wgpu_ctx
         .map(|c| c.adapter_name().to_string())
         .unwrap_or_default();
@@ -645,7 +653,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         wgpu_ctx.as_ref(),
         &model_path,
     )?;
-    let mut model = Model::load(&model_path)?;
+    // The wgpu engine uploads from a stream: a GGUF file's weights are read one tensor at
+    // a time and never all held in f32 (32 GB for an 8B model against the 16 GB of its f16
+    // device copy); the CUDA engine copies from the whole f32 model.
+    let (mut model, mut stream) = if args.backend == "cuda" {
+        (Model::load(&model_path)?, None)
+    } else {
+        let (model, stream) = moa::model::WeightStream::open(&model_path)?;
+        (model, Some(stream))
+    };
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
         Box::new(moa::runtime::cuda::engine::CudaLlama::new(
@@ -675,17 +691,31 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 (true, true) => " (a CPU adapter: the first run compiles every kernel, and a --kernels folder has an attention kernel per layer: 100-250 s for SmolLM2 on 2 cores, minutes more for larger models; Mesa keeps them for later runs)",
             }
         );
-        // `&mut model`: the engine takes the f32 host weights and frees each tensor once
-        // it is on the device (nothing below reads them), so on a CPU adapter, whose device
-        // memory is host memory, the load peaks near the f32 weights' size instead of that
-        // plus the device copy (the Llama-3.2-1B shape: 8.05 GB, DESIGN.md §7).
+        // The stream: each tensor is read (GGUF) or taken (a Hugging Face folder, loaded
+        // whole) when its device copy is made and freed after it (nothing below reads
+        // them), so on a CPU adapter, whose device memory is host memory, the load peaks
+        // near the device copy's size, not that plus the f32 weights (the Llama-3.2-1B
+        // shape: DESIGN.md §7).
+        let Some(stream) = stream.as_mut() else {
+            bail!("internal: the weight stream was not opened for the wgpu engine");
+        };
         match (&args.kernels, &plan) {
             (Some(dir), Some(p)) => Box::new(WgpuEngine::from_compiled(
-                ctx, &mut model, p, args.f32, dir,
+                ctx,
+                (&model, &mut *stream),
+                p,
+                args.f32,
+                dir,
             )?),
-            _ => Box::new(WgpuEngine::new(ctx, &mut model, plan.as_ref(), args.f32)?),
+            _ => Box::new(WgpuEngine::new(
+                ctx,
+                (&model, &mut *stream),
+                plan.as_ref(),
+                args.f32,
+            )?),
         }
     };
+    drop(stream);
     // The CUDA engine copies the weights (wgpu took them above): the f32 host copy, 4
     // bytes a parameter, is not needed for the rest of the run.
     drop(std::mem::take(&mut model.weights));

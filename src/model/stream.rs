@@ -1,0 +1,225 @@
+//! Host weights handed to an engine one tensor at a time.
+//!
+//! [`Model::load`] holds every weight in f32 on the host (4 bytes a parameter, about 7× a
+//! Q4_K GGUF file: 32 GB for an 8B model), which is what an engine copies to the device
+//! from. An engine needs each tensor only while it uploads it, so [`WeightStream::open`]
+//! reads a GGUF file's header and checks as [`Model::load`] does and leaves the weights in
+//! the file: [`WeightFeed::tensor`] dequantizes each one when the upload asks for it, and
+//! the upload drops it once its device copy is made. The host then holds one tensor (the
+//! largest: the embedding) and the QKV or gate/up concatenation the upload builds, not
+//! the model. A Hugging Face folder is still read whole ([`Model::load`]) and handed over
+//! tensor by tensor from memory.
+//!
+//! Tensor names are GGUF's without `.weight` (`token_embd`, `output_norm`, `output`,
+//! `blk.{i}.attn_q`, ...), as [`super::weights`] names them.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use super::config::LlamaConfig;
+use super::gguf::{self, GgufFile};
+use super::weights::{HostTensor, LayerWeights, Weights};
+use super::{Model, ModelError, ModelFormat};
+
+/// A model's weights left in its file until an engine's upload reads them
+/// ([`WeightStream::open`]).
+pub struct WeightStream {
+    source: Source,
+}
+
+enum Source {
+    /// A GGUF file: each tensor read and dequantized when asked for.
+    Gguf {
+        file: Box<GgufFile>,
+        config: LlamaConfig,
+    },
+    /// Weights already in memory (a Hugging Face folder), given up tensor by tensor.
+    Loaded(Weights),
+}
+
+impl WeightStream {
+    /// Opens the model at `path` (a GGUF file or a Hugging Face folder,
+    /// [`ModelFormat::detect`]) for a streamed upload: the [`Model`] with its config, special
+    /// tokens and path, and `Weights::default()` in place of its weights, and the stream
+    /// they are read from. A GGUF file gets every check [`Model::load`] makes before its
+    /// first tensor and none of its memory check (its f32 weights are never all held); its
+    /// tensors' own errors (a non-finite value, a truncated tensor) come from
+    /// [`WeightFeed::tensor`], during the upload. A Hugging Face folder is loaded whole, as
+    /// [`Model::load`] does (its memory check included).
+    ///
+    /// # Errors
+    /// [`Model::load`]'s, for the same file.
+    pub fn open(path: &Path) -> Result<(Model, WeightStream), ModelError> {
+        match ModelFormat::detect(path)? {
+            ModelFormat::Gguf => {
+                let (file, config, special) = gguf::open_checked(path)?;
+                let model = Model {
+                    path: path.to_path_buf(),
+                    format: ModelFormat::Gguf,
+                    config: config.clone(),
+                    weights: Weights::default(),
+                    special,
+                };
+                let source = Source::Gguf {
+                    file: Box::new(file),
+                    config,
+                };
+                Ok((model, WeightStream { source }))
+            }
+            ModelFormat::HfFolder => {
+                let mut model = Model::load(path)?;
+                let weights = std::mem::take(&mut model.weights);
+                Ok((
+                    model,
+                    WeightStream {
+                        source: Source::Loaded(weights),
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Whether the weights are read from the file as they are asked for (GGUF), rather
+    /// than held in memory from the start (a Hugging Face folder).
+    pub fn reads_lazily(&self) -> bool {
+        matches!(self.source, Source::Gguf { .. })
+    }
+
+    /// Tensor `name` of `shape`, read from the file (GGUF) or taken from memory.
+    ///
+    /// # Errors
+    /// The file's: a missing tensor, another shape, a value that is not finite, a short
+    /// read ([`ModelError`], naming the file and the tensor as the file names it).
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<HostTensor, ModelError> {
+        match &mut self.source {
+            Source::Gguf { file, config } => {
+                let path = file.path.clone();
+                gguf::read_weight(file, config, name, shape)
+                    .and_then(|t| {
+                        t.ok_or(ModelError::MissingTensor {
+                            path,
+                            name: name.to_string(),
+                            expected: shape.to_vec(),
+                        })
+                    })
+                    .map_err(gguf::name_with_suffix)
+            }
+            Source::Loaded(w) => Ok(std::mem::take(slot(w, name).ok_or_else(|| {
+                ModelError::Invalid(format!("no host tensor `{name}` in the loaded weights"))
+            })?)),
+        }
+    }
+}
+
+/// Where an engine's upload takes each host tensor from: weights the caller keeps
+/// (borrowed), weights it gave up (each moved out when asked for, so it is freed once
+/// uploaded), or a [`WeightStream`] (each read when asked for).
+pub enum WeightFeed<'a> {
+    /// The caller's weights, left in place.
+    Borrowed(&'a Weights),
+    /// Weights given up: each tensor moved out as it is asked for.
+    Owned(Weights),
+    /// Weights read from the model's file as they are asked for.
+    Stream(&'a mut WeightStream),
+}
+
+impl<'a> WeightFeed<'a> {
+    /// Tensor `name` (GGUF's name without `.weight`) of `shape`: borrowed from kept
+    /// weights, or owned (moved out of given-up weights, or read from the stream). Kept and
+    /// given-up weights are returned at their own shape (the engine's caller built them);
+    /// a stream's is checked against `shape`.
+    ///
+    /// # Errors
+    /// [`WeightStream::take`]'s; for weights in memory, a name they do not hold.
+    pub fn tensor(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<Cow<'a, HostTensor>, ModelError> {
+        let missing =
+            || ModelError::Invalid(format!("no host tensor `{name}` in the model's weights"));
+        match self {
+            WeightFeed::Borrowed(w) => {
+                let w: &'a Weights = w;
+                tensor(w, name).map(Cow::Borrowed).ok_or_else(missing)
+            }
+            WeightFeed::Owned(w) => slot(w, name)
+                .map(|t| Cow::Owned(std::mem::take(t)))
+                .ok_or_else(missing),
+            WeightFeed::Stream(s) => s.take(name, shape).map(Cow::Owned),
+        }
+    }
+
+    /// Whether the model has an output projection of its own (`output`), or shares the
+    /// embedding (tied).
+    pub fn has_output(&self) -> bool {
+        match self {
+            WeightFeed::Borrowed(w) => w.output.is_some(),
+            WeightFeed::Owned(w) => w.output.is_some(),
+            WeightFeed::Stream(s) => match &s.source {
+                Source::Gguf { config, .. } => !config.tied_embeddings,
+                Source::Loaded(w) => w.output.is_some(),
+            },
+        }
+    }
+}
+
+/// The layer field `field` of `l` (a name of [`super::weights::layer_specs`]).
+fn layer_field<'w>(l: &'w LayerWeights, field: &str) -> Option<&'w HostTensor> {
+    Some(match field {
+        "attn_norm" => &l.attn_norm,
+        "attn_q" => &l.attn_q,
+        "attn_k" => &l.attn_k,
+        "attn_v" => &l.attn_v,
+        "attn_output" => &l.attn_output,
+        "ffn_norm" => &l.ffn_norm,
+        "ffn_gate" => &l.ffn_gate,
+        "ffn_up" => &l.ffn_up,
+        "ffn_down" => &l.ffn_down,
+        _ => return None,
+    })
+}
+
+/// `blk.{i}.{field}` as (layer, field).
+fn layer_name(name: &str) -> Option<(usize, &str)> {
+    let (i, field) = name.strip_prefix("blk.")?.split_once('.')?;
+    Some((i.parse().ok()?, field))
+}
+
+/// Tensor `name` of `w`.
+fn tensor<'w>(w: &'w Weights, name: &str) -> Option<&'w HostTensor> {
+    match name {
+        "token_embd" => Some(&w.token_embd),
+        "output_norm" => Some(&w.output_norm),
+        "output" => w.output.as_ref(),
+        _ => {
+            let (i, field) = layer_name(name)?;
+            layer_field(w.layers.get(i)?, field)
+        }
+    }
+}
+
+/// Tensor `name` of `w`, to move out of.
+fn slot<'w>(w: &'w mut Weights, name: &str) -> Option<&'w mut HostTensor> {
+    match name {
+        "token_embd" => Some(&mut w.token_embd),
+        "output_norm" => Some(&mut w.output_norm),
+        "output" => w.output.as_mut(),
+        _ => {
+            let (i, field) = layer_name(name)?;
+            let l = w.layers.get_mut(i)?;
+            Some(match field {
+                "attn_norm" => &mut l.attn_norm,
+                "attn_q" => &mut l.attn_q,
+                "attn_k" => &mut l.attn_k,
+                "attn_v" => &mut l.attn_v,
+                "attn_output" => &mut l.attn_output,
+                "ffn_norm" => &mut l.ffn_norm,
+                "ffn_gate" => &mut l.ffn_gate,
+                "ffn_up" => &mut l.ffn_up,
+                "ffn_down" => &mut l.ffn_down,
+                _ => return None,
+            })
+        }
+    }
+}

@@ -5,6 +5,8 @@
 //! driver those two tests say so and return (running them is `moa bench --check-ops
 //! --parity`, on the GPU machine).
 
+mod common;
+
 use moa::lower::StorageType;
 use moa::model::random::{like, random_model};
 use moa::runtime::cuda::engine::CudaLlama;
@@ -416,6 +418,43 @@ fn wide_gqa_groups_decode_as_sub_groups_matching_the_cpu_reference_on_a_gpu() {
                     p.is_some()
                 );
             }
+        }
+    }
+}
+
+/// The CUDA engine built from a GGUF file's stream (`moa::model::WeightStream`, what `moa
+/// generate` uploads from) computes what the engine built from the loaded model does: the
+/// logits of a two-row prefill and a decode step, bit for bit, in f32 and bf16, tied and
+/// untied.
+#[test]
+fn an_engine_from_a_gguf_stream_computes_what_one_from_the_loaded_model_does_on_a_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = common::tiny::tmp("cuda_engine-stream");
+    let logit_bits = |e: &CudaLlama| -> Vec<u32> {
+        let prompts = vec![vec![5u32, 17, 3, 99, 42], vec![7u32, 1, 250]];
+        let mut req = e.start(&[5, 3], 8, 0).unwrap();
+        let mut bits: Vec<u32> = e
+            .prefill_logits(&mut req, &prompts)
+            .unwrap()
+            .iter()
+            .flatten()
+            .map(|v| v.to_bits())
+            .collect();
+        let step = e.decode_logits(&mut req, &[11, 12]).unwrap();
+        bits.extend(step.iter().flatten().map(|v| v.to_bits()));
+        bits
+    };
+    for tied in [true, false] {
+        let path = dir.join(format!("tiny-{tied}.gguf"));
+        common::tiny::tiny(11, tied).write_gguf(&path, |_, _| {});
+        let loaded = moa::model::Model::load(&path).unwrap();
+        for storage in [StorageType::F32, StorageType::Bf16] {
+            let kept = logit_bits(&CudaLlama::new(&loaded, None, storage, 0).unwrap());
+            let (model, mut stream) = moa::model::WeightStream::open(&path).unwrap();
+            let e = CudaLlama::new((&model, &mut stream), None, storage, 0).unwrap();
+            assert_eq!(logit_bits(&e), kept, "tied {tied}, {storage:?}");
         }
     }
 }

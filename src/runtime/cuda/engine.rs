@@ -28,10 +28,10 @@ use super::ops::{self, DevMem, KArg, OpKernels};
 use super::{launch_raw_ex, CudaAttention, CudaError, LoadedKernel, DEFAULT_ARCH};
 use crate::codegen::abi::{Arg, Grid, LaunchSize};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
-use crate::model::{LlamaConfig, Model};
+use crate::model::{LlamaConfig, WeightFeed};
 use crate::plan::Plan;
 use crate::runtime::engine::{
-    check_pass_tokens, request_n, split_logits, Engine, EngineError, Request, Sampling,
+    check_pass_tokens, request_n, split_logits, Engine, EngineError, ModelRef, Request, Sampling,
 };
 use crate::runtime::memory::{self, MemoryPlan};
 use crate::runtime::wgpu_engine::dense_plan;
@@ -154,9 +154,9 @@ pub type PositionLogits<'a> = dyn FnMut(&[(usize, usize)], &[f32]) -> Result<(),
 type PassHook<'h> = dyn FnMut(&Act, std::ops::Range<usize>, &[u32]) -> Result<(), EngineError> + 'h;
 
 /// Where the weights come from.
-#[derive(Clone, Copy)]
 enum Source<'a> {
-    Host(&'a Model),
+    /// The host weights: kept, given up or streamed from the file ([`ModelRef`]).
+    Host(WeightFeed<'a>),
     /// Uniform random values made on the device from this seed (`ops::random_value`).
     Random(u64),
 }
@@ -297,14 +297,24 @@ fn device_free_bytes(stream: &Arc<CudaStream>) -> Result<u64, EngineError> {
 
 impl CudaLlama {
     /// Uploads `model` (weights converted to `storage`) and compiles the plan's attention
-    /// kernels (`plan = None`: dense) for GPU `ordinal`.
-    pub fn new(
-        model: &Model,
+    /// kernels (`plan = None`: dense) for GPU `ordinal`. `model` is `&Model` (the weights
+    /// stay), `&mut Model` (taken, each host tensor freed once uploaded) or `(&Model, &mut
+    /// WeightStream)` (each read from the file when uploaded): [`ModelRef`].
+    pub fn new<'m>(
+        model: impl Into<ModelRef<'m>>,
         plan: Option<&Plan>,
         storage: StorageType,
         ordinal: usize,
     ) -> Result<CudaLlama, EngineError> {
-        Self::build(&model.config, plan, storage, ordinal, Source::Host(model))
+        let model = model.into();
+        let config = model.config().clone();
+        Self::build(
+            &config,
+            plan,
+            storage,
+            ordinal,
+            Source::Host(model.into_feed()),
+        )
     }
 
     /// A model of `config`'s shape with uniform random weights made on the GPU (matrices
@@ -350,9 +360,13 @@ impl CudaLlama {
         let gemm = Gemm::new(&stream, storage).map_err(cu)?;
         // A model that does not fit is refused here, before any weight is allocated (the
         // context, kernels and cuBLAS handle drop with the error).
-        let has_head = match source {
-            Source::Host(m) => m.weights.output.is_some(),
-            Source::Random(_) => !config.tied_embeddings,
+        let (mut feed, seed) = match source {
+            Source::Host(feed) => (Some(feed), 0),
+            Source::Random(seed) => (None, seed),
+        };
+        let has_head = match &feed {
+            Some(f) => f.has_output(),
+            None => !config.tied_embeddings,
         };
         memory::check_weights_fit(
             &config,
@@ -364,13 +378,16 @@ impl CudaLlama {
         .map_err(|m| EngineError::Input(format!("GPU {ordinal}: {m}")))?;
         let c = &config;
         let (hidden, ffn, vocab) = (c.hidden_size, c.ffn_size, c.vocab_size);
-        let qkv_rows = (c.q_heads + 2 * c.kv_heads) * c.head_dim;
+        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
         // Bytes uploaded, checked against the planner's formula below.
         let mut uploaded = 0u64;
         let mut tensor_index = 0u64;
-        // A tensor of `n` values: uploaded from the host, or random on the device.
+        // The device tensor `name` of `n` values: the host tensors `parts` (GGUF names and
+        // shapes) stacked by rows, each asked of the feed when this tensor is made and
+        // dropped once uploaded (given-up and streamed weights are then never all on the
+        // host), or random on the device.
         let mut make = |name: &str,
-                        host: &dyn Fn() -> Vec<f32>,
+                        parts: &[(String, Vec<usize>)],
                         n: usize,
                         fan_in: usize,
                         norm: bool|
@@ -378,9 +395,17 @@ impl CudaLlama {
             let t = if norm { StorageType::F32 } else { storage };
             uploaded += (n * t.bytes()) as u64;
             tensor_index += 1;
-            match source {
-                Source::Host(_) => {
-                    let data = host();
+            match feed.as_mut() {
+                Some(feed) => {
+                    let mut host = Vec::with_capacity(parts.len());
+                    for (part, shape) in parts {
+                        host.push(feed.tensor(part, shape)?);
+                    }
+                    let data: Vec<f32> = match host.len() {
+                        1 => host.pop().map(|t| t.into_owned().data).unwrap_or_default(),
+                        _ => host.iter().flat_map(|t| t.data.iter().copied()).collect(),
+                    };
+                    drop(host);
                     if data.len() != n {
                         return Err(EngineError::Input(format!(
                             "tensor `{name}` has {} values, the config needs {n}",
@@ -389,7 +414,7 @@ impl CudaLlama {
                     }
                     DevMem::upload(&stream, &data, t, name).map_err(cu)
                 }
-                Source::Random(seed) => {
+                None => {
                     let m = DevMem::alloc(&stream, n * t.bytes(), name).map_err(cu)?;
                     let (scale, offset) = if norm {
                         (0.0, 1.0)
@@ -404,92 +429,81 @@ impl CudaLlama {
                 }
             }
         };
-        let w = match source {
-            Source::Host(m) => Some(&m.weights),
-            Source::Random(_) => None,
-        };
+        let one = |name: &str, shape: Vec<usize>| vec![(name.to_string(), shape)];
         let embed = make(
             "token_embd",
-            &|| w.map(|w| w.token_embd.data.clone()).unwrap_or_default(),
+            &one("token_embd", vec![vocab, hidden]),
             vocab * hidden,
             1,
             false,
         )?;
-        let lm_head = match (&source, w) {
-            (Source::Host(_), Some(w)) => match &w.output {
-                Some(t) => Some(make(
-                    "output",
-                    &|| t.data.clone(),
-                    vocab * hidden,
-                    hidden,
-                    false,
-                )?),
-                None => None,
-            },
-            _ if c.tied_embeddings => None,
-            _ => Some(make(
+        let lm_head = match has_head {
+            true => Some(make(
                 "output",
-                &|| Vec::new(),
+                &one("output", vec![vocab, hidden]),
                 vocab * hidden,
                 hidden,
                 false,
             )?),
+            false => None,
         };
         let output_norm = make(
             "output_norm",
-            &|| w.map(|w| w.output_norm.data.clone()).unwrap_or_default(),
+            &one("output_norm", vec![hidden]),
             hidden,
             1,
             true,
         )?;
         let mut layers = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
-            let l = w.map(|w| &w.layers[i]);
-            let get =
-                |f: &dyn Fn(&crate::model::LayerWeights) -> Vec<f32>| l.map(f).unwrap_or_default();
+            let part = |f: &str, shape: Vec<usize>| (format!("blk.{i}.{f}"), shape);
+            let name = |f: &str| format!("blk.{i}.{f}");
             layers.push(LayerMem {
                 attn_norm: make(
-                    &format!("blk.{i}.attn_norm"),
-                    &|| get(&|l| l.attn_norm.data.clone()),
+                    &name("attn_norm"),
+                    &[part("attn_norm", vec![hidden])],
                     hidden,
                     1,
                     true,
                 )?,
                 wqkv: make(
-                    &format!("blk.{i}.attn_qkv"),
-                    &|| {
-                        get(&|l| {
-                            [&l.attn_q.data[..], &l.attn_k.data[..], &l.attn_v.data[..]].concat()
-                        })
-                    },
-                    qkv_rows * hidden,
+                    &name("attn_qkv"),
+                    &[
+                        part("attn_q", vec![q_dim, hidden]),
+                        part("attn_k", vec![kv_dim, hidden]),
+                        part("attn_v", vec![kv_dim, hidden]),
+                    ],
+                    (q_dim + 2 * kv_dim) * hidden,
                     hidden,
                     false,
                 )?,
                 wo: make(
-                    &format!("blk.{i}.attn_output"),
-                    &|| get(&|l| l.attn_output.data.clone()),
-                    hidden * c.q_dim(),
-                    c.q_dim(),
+                    &name("attn_output"),
+                    &[part("attn_output", vec![hidden, q_dim])],
+                    hidden * q_dim,
+                    q_dim,
                     false,
                 )?,
                 ffn_norm: make(
-                    &format!("blk.{i}.ffn_norm"),
-                    &|| get(&|l| l.ffn_norm.data.clone()),
+                    &name("ffn_norm"),
+                    &[part("ffn_norm", vec![hidden])],
                     hidden,
                     1,
                     true,
                 )?,
                 w_gate_up: make(
-                    &format!("blk.{i}.ffn_gate_up"),
-                    &|| get(&|l| [&l.ffn_gate.data[..], &l.ffn_up.data[..]].concat()),
+                    &name("ffn_gate_up"),
+                    &[
+                        part("ffn_gate", vec![ffn, hidden]),
+                        part("ffn_up", vec![ffn, hidden]),
+                    ],
                     2 * ffn * hidden,
                     hidden,
                     false,
                 )?,
                 w_down: make(
-                    &format!("blk.{i}.ffn_down"),
-                    &|| get(&|l| l.ffn_down.data.clone()),
+                    &name("ffn_down"),
+                    &[part("ffn_down", vec![hidden, ffn])],
                     hidden * ffn,
                     ffn,
                     false,

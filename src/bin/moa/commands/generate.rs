@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use moa::model::{self, ChatMessage, ChatTemplate, Model, ModelTokenizer};
+use moa::model::{self, ChatMessage, ChatTemplate, ModelTokenizer};
 use moa::plan::{Plan, SpanMode};
 use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
@@ -132,11 +132,9 @@ fn check_host_memory(
         args.max_new_tokens,
         cpu,
     );
-    // The wgpu engine reads a GGUF file's weights one tensor at a time
-    // (`moa::model::WeightStream`); the CUDA engine and Hugging Face folders load them whole.
-    if wgpu_ctx.is_some()
-        && moa::model::ModelFormat::detect(model_path)? == moa::model::ModelFormat::Gguf
-    {
+    // Both engines read a GGUF file's weights one tensor at a time
+    // (`moa::model::WeightStream`); a Hugging Face folder is loaded whole.
+    if moa::model::ModelFormat::detect(model_path)? == moa::model::ModelFormat::Gguf {
         need = need.streamed(config);
     }
     let adapter = wgpu_ctx
@@ -653,19 +651,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         wgpu_ctx.as_ref(),
         &model_path,
     )?;
-    // The wgpu engine uploads from a stream: a GGUF file's weights are read one tensor at
-    // a time and never all held in f32 (32 GB for an 8B model against the 16 GB of its f16
-    // device copy); the CUDA engine copies from the whole f32 model.
-    let (mut model, mut stream) = if args.backend == "cuda" {
-        (Model::load(&model_path)?, None)
-    } else {
-        let (model, stream) = moa::model::WeightStream::open(&model_path)?;
-        (model, Some(stream))
-    };
+    // Both engines upload from a stream: a GGUF file's weights are read one tensor at a
+    // time and never all held in f32 (32 GB for an 8B model against the 16 GB of its
+    // device copy); a Hugging Face folder's are loaded whole and handed over one by one.
+    let (model, mut stream) = moa::model::WeightStream::open(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
         Box::new(moa::runtime::cuda::engine::CudaLlama::new(
-            &model,
+            (&model, &mut stream),
             plan.as_ref(),
             run_storage(args.f32, None),
             0,
@@ -696,29 +689,24 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // them), so on a CPU adapter, whose device memory is host memory, the load peaks
         // near the device copy's size, not that plus the f32 weights (the Llama-3.2-1B
         // shape: DESIGN.md §7).
-        let Some(stream) = stream.as_mut() else {
-            bail!("internal: the weight stream was not opened for the wgpu engine");
-        };
         match (&args.kernels, &plan) {
             (Some(dir), Some(p)) => Box::new(WgpuEngine::from_compiled(
                 ctx,
-                (&model, &mut *stream),
+                (&model, &mut stream),
                 p,
                 args.f32,
                 dir,
             )?),
             _ => Box::new(WgpuEngine::new(
                 ctx,
-                (&model, &mut *stream),
+                (&model, &mut stream),
                 plan.as_ref(),
                 args.f32,
             )?),
         }
     };
+    // The weights are on the device: a Hugging Face folder's host copy goes with the stream.
     drop(stream);
-    // The CUDA engine copies the weights (wgpu took them above): the f32 host copy, 4
-    // bytes a parameter, is not needed for the rest of the run.
-    drop(std::mem::take(&mut model.weights));
     // Say where the attention kernels came from: with --kernels they are moa-compile's
     // files, which the plan name alone does not tell.
     let kernels_from = match &args.kernels {

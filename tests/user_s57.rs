@@ -1,0 +1,166 @@
+//! A new user's journey, round 43 (session 57, branch s57-user; the files before it run to
+//! `user_s56.rs`): long sampled generations whose rings wrap, the calibration pipeline end
+//! to end on tiny random models with unusual but legal inputs, and the library used from a
+//! small program as the crate's docs describe it, on a CPU machine (lavapipe). What the
+//! program got wrong, each pinned here: `moa calib --source repeat` with quote samples was
+//! refused as "--lengths 1000 is too short … give a longer length", where no length can
+//! quote that text; a length with no room for a quote document's sentence was blamed on a
+//! text that "repeats itself too much", with no length to give; `moa optimize --plan-shape`
+//! with another sink than the profiles' said "profile again with that sink", a profile
+//! `moa profile` cannot make; and `moa validate --length 512` said "has no samples of
+//! length 512", naming neither the flag nor the lengths the file has.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::cli::s;
+
+common::cli::tagged!();
+
+/// A tiny random Llama folder (`moa model random`'s files, byte-level tokenizer) with a
+/// 1024-token context: 2 layers, 4 query / 2 KV heads of 16, seed 5. Its pass-key prompt
+/// takes about 230 tokens, so calibration lengths of 246 tokens and more are allowed.
+fn model_1k(dir: &Path) -> PathBuf {
+    use moa::model::random;
+    let config = moa::model::LlamaConfig {
+        name: None,
+        n_layers: 2,
+        hidden_size: 64,
+        ffn_size: 96,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 16,
+        vocab_size: 300,
+        context_length: 1024,
+        rope_scaling: None,
+        ..random::like("smollm2-135m").unwrap()
+    };
+    random::write_hf_folder(&random::random_model(&config, 5), dir).unwrap();
+    dir.to_path_buf()
+}
+
+/// `moa calib --source repeat` with quote samples (every third: `--samples 3` or more) is
+/// refused before the model loads, naming the source and what to give instead; it was
+/// "--lengths 1000 is too short for this model: no filler sentence has a prefix that occurs
+/// once in the document … give a longer length", after the first answers, at any length.
+/// `moa pipeline` refuses it the same way, naming its own flag. Pass keys alone (`--samples
+/// 2`) still take `repeat` for the quote source they never read.
+#[test]
+fn calib_refuses_quotes_of_the_repeat_text_naming_the_source() {
+    let dir = scratch("repeat");
+    let model = model_1k(&dir.join("m"));
+    let out = dir.join("c.jsonl");
+    let calib = |samples: &str| {
+        [
+            "calib",
+            "--model",
+            s(&model),
+            "--lengths",
+            "1000",
+            "--samples",
+            samples,
+            "--source",
+            "repeat",
+            "--out",
+            s(&out),
+        ]
+        .map(str::to_string)
+    };
+    let args = calib("3");
+    let err = refused(
+        "moa",
+        &args.each_ref().map(String::as_str),
+        &[
+            "--source repeat with --samples 3",
+            "the quote task (every third sample: 3 samples a length hold 1 quote) cannot quote the `repeat` text",
+            "allowed the python-doc or generated text",
+        ],
+    );
+    assert!(!err.contains("too short"), "{err}");
+    assert!(!out.exists());
+
+    let args = calib("2");
+    let (code, stdout, err) = run("moa", &args.each_ref().map(String::as_str));
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("wrote 2 samples"), "{stdout}");
+
+    let work = dir.join("work");
+    refused(
+        "moa",
+        &[
+            "pipeline",
+            "--model",
+            s(&model),
+            "--workdir",
+            s(&work),
+            "--plans-dir",
+            s(&dir.join("plans")),
+            "--profile-lengths",
+            "320,512",
+            "--validate-length",
+            "1000",
+            "--samples",
+            "2",
+            "--validate-samples",
+            "6",
+            "--source",
+            "repeat",
+        ],
+        &[
+            "--source repeat with --validate-samples 6",
+            "6 samples a length hold 2 quotes",
+        ],
+    );
+    assert!(!work.join("calib.jsonl").exists());
+}
+
+/// A calibration length that leaves a quote prompt room for its fixed text but for no
+/// sentence of its document (a byte-level tokenizer: the fixed text alone is about 190
+/// tokens) was refused as "no filler sentence has a prefix that occurs once in the document
+/// (the text source repeats itself too much …)"; it now says the length is short and which
+/// length holds any sentence of the text, and that length works.
+#[test]
+fn a_length_too_short_for_a_quote_names_the_length_that_holds_one() {
+    let dir = scratch("quote-short");
+    let model = model_1k(&dir.join("m"));
+    let out = dir.join("c.jsonl");
+    let calib = |length: &str| {
+        [
+            "calib",
+            "--model",
+            s(&model),
+            "--lengths",
+            length,
+            "--samples",
+            "3",
+            "--source",
+            "generated",
+            "--out",
+            s(&out),
+        ]
+        .map(str::to_string)
+    };
+    let args = calib("260");
+    let err = refused(
+        "moa",
+        &args.each_ref().map(String::as_str),
+        &[
+            "--lengths 260 is too short for this model: the quote prompt's fixed text (instruction and question) and one sentence of its document take up to ",
+            "more than the 244 left after the 16 answer tokens (--max-new-tokens): ",
+            " or more holds any of its sentences (up to the model's context)",
+        ],
+    );
+    assert!(!err.contains("repeats itself"), "{err}");
+    let least = err
+        .split("(--max-new-tokens): ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no least length in:\n{err}"));
+    assert!((261..=1024).contains(&least), "{least}:\n{err}");
+    let args = calib(&least.to_string());
+    let (code, stdout, err) = run("moa", &args.each_ref().map(String::as_str));
+    assert_eq!(code, 0, "--lengths {least}: {err}");
+    assert!(stdout.contains("wrote 3 samples"), "{stdout}");
+}

@@ -164,3 +164,100 @@ fn a_length_too_short_for_a_quote_names_the_length_that_holds_one() {
     assert_eq!(code, 0, "--lengths {least}: {err}");
     assert!(stdout.contains("wrote 3 samples"), "{stdout}");
 }
+
+/// `moa optimize --plan-shape` with a plan of another sink than the profiles' cut influence
+/// names the flag, the two sinks and the allowed value; it was "invalid optimizer settings:
+/// … profile again with that sink", which `moa profile` cannot do (it takes the cuts for the
+/// default 64-token sink only). The plan with the profiles' sink is taken.
+#[test]
+fn plan_shape_of_another_sink_is_refused_naming_the_sink_a_profile_has() {
+    use moa::profile::InfluenceProfile;
+    let dir = scratch("sink");
+    let shape = common::profiles::shape(2, 4, 2, 16, 1024);
+    let n = 512;
+    let nb = (n / 64) as usize;
+    let profile = dir.join("p512.safetensors");
+    InfluenceProfile::synthetic(shape.clone(), n, 64, 7)
+        .with_cuts(64, vec![0.001; 2 * 4 * nb * nb])
+        .unwrap()
+        .save(&profile)
+        .unwrap();
+    let plan = |sink: u32| {
+        let mut text = format!(
+            "format_version = 1\n[model]\nname = \"synthetic-2x4\"\nlayers = 2\nq_heads = 4\n\
+             kv_heads = 2\nhead_dim = 16\nmax_context_tokens = 1024\n[span]\n\
+             sink_tokens = {sink}\nmin_span_tokens = 128\nblock_tokens = 64\nmode = \"moa\"\n\
+             max_new_tokens = 64\n"
+        );
+        for _ in 0..2 {
+            text.push_str("[[layers]]\nalpha = [0, 0, 0, 0]\nbeta = [1.0, 1.0, 1.0, 1.0]\n");
+        }
+        let path = dir.join(format!("sink{sink}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let sink8 = plan(8);
+    let out = dir.join("o8");
+    let err = refused(
+        "moa",
+        &[
+            "optimize",
+            "--profile",
+            s(&profile),
+            "--density",
+            "0.7",
+            "--plan-shape",
+            s(&sink8),
+            "-o",
+            s(&out),
+        ],
+        &[
+            &format!("--plan-shape `{}` has span.sink_tokens = 8", sink8.display()),
+            "holds cut influence for a 64-token sink, the one `moa profile` takes: allowed a plan with sink_tokens = 64",
+        ],
+    );
+    assert!(!err.contains("profile again"), "{err}");
+    let sink64 = plan(64);
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "optimize",
+            "--profile",
+            s(&profile),
+            "--density",
+            "0.7",
+            "--plan-shape",
+            s(&sink64),
+            "-o",
+            s(&dir.join("o64")),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+/// The library's own refusal (another sink than the cuts') names the sink `moa profile`
+/// takes instead of asking for a profile of the plan's sink.
+#[test]
+fn the_optimizers_sink_refusal_names_what_a_profile_can_have() {
+    use moa::optimize::{optimize, OptimizeConfig};
+    use moa::profile::InfluenceProfile;
+    let shape = common::profiles::shape(2, 4, 2, 16, 1024);
+    let nb = 8;
+    let profile = InfluenceProfile::synthetic(shape.clone(), 512, 64, 7)
+        .with_cuts(64, vec![0.001; 2 * 4 * nb * nb])
+        .unwrap();
+    let mut cfg = OptimizeConfig {
+        model: Some(shape),
+        density_band: (0.63, 0.7),
+        ..OptimizeConfig::default()
+    };
+    cfg.span.sink_tokens = 8;
+    let err = optimize(&[profile], &["p512".to_string()], &cfg)
+        .err()
+        .expect("a plan of sink 8 over cuts of sink 64 is refused")
+        .to_string();
+    assert!(
+        err.contains("`p512` has cut influence for a 64-token sink but the plan's span.sink_tokens is 8: allowed a plan of the profile's sink (`moa profile` takes the cut influence for the default 64-token sink only"),
+        "{err}"
+    );
+}

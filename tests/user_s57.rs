@@ -261,3 +261,43 @@ fn the_optimizers_sink_refusal_names_what_a_profile_can_have() {
         "{err}"
     );
 }
+
+/// `moa validate --length N` where the calibration file has no sample of that length names
+/// the flag and the lengths it has; it was "`F` has no samples of length 512".
+#[test]
+fn validate_length_names_the_lengths_the_file_has() {
+    let dir = scratch("validate-length");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    let calib = dir.join("held.jsonl");
+    let samples = vec![
+        common::samples::sample("a-200-0", (3..43).collect(), 4, 200),
+        common::samples::sample("b-100-0", (3..23).collect(), 4, 100),
+    ];
+    moa::calib::write_jsonl(&calib, &samples).unwrap();
+    let plan = dir.join("dense.toml");
+    std::fs::write(
+        &plan,
+        moa::plan::Plan::dense(moa::model::read_config(&model).unwrap().0.model_shape())
+            .unwrap()
+            .to_toml(),
+    )
+    .unwrap();
+    refused(
+        "moa",
+        &[
+            "validate",
+            "--model",
+            s(&model),
+            "--calib",
+            s(&calib),
+            "--plan",
+            s(&plan),
+            "--length",
+            "512",
+        ],
+        &[&format!(
+            "--length 512: `{}` has no sample of length 512: allowed 100, 200 (the length levels its samples were built for)",
+            calib.display()
+        )],
+    );
+}

@@ -301,3 +301,52 @@ fn validate_length_names_the_lengths_the_file_has() {
         )],
     );
 }
+
+/// The tiny GGUF model (128-token context) and `common::tiny::sparse_plan`'s rules in a
+/// plan made for 64-token requests.
+fn short_plan() -> moa::Plan {
+    let p = common::tiny::sparse_plan();
+    let mut shape = p.model().clone();
+    shape.max_context_tokens = 64;
+    moa::Plan::new(
+        shape,
+        p.span().clone(),
+        moa::plan::Meta::default(),
+        p.layers().to_vec(),
+    )
+    .unwrap()
+}
+
+/// `request_n`, which every back end's `Engine::start` calls first: N past the plan's
+/// `model.max_context_tokens` (a plan made for shorter requests than the model's context) is
+/// [`moa::EngineError::TooLong`] with the plan's context, as the error's docs say; it was
+/// started (`moa generate` refused it, the library did not). N within it, and the model's
+/// own context with a plan of the model's, still start.
+#[test]
+fn a_request_past_the_plans_context_is_too_long() {
+    use moa::runtime::engine::request_n;
+    use moa::EngineError;
+    let dir = scratch("too-long");
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(5, true).write_gguf(&path, |_, _| {});
+    let config = moa::model::read_config(&path).unwrap().0;
+    assert_eq!(config.context_length, 128);
+    let short = short_plan();
+    match request_n(&[60], 10, &config, &short) {
+        Err(e @ EngineError::TooLong { context: 64, .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("the prompt (60 tokens) plus 10 new tokens exceeds the context of 64 tokens (the model's context length, or the plan's model.max_context_tokens where that is shorter)"),
+                "{text}"
+            );
+        }
+        other => panic!("N = 70 past the plan's 64 tokens: {other:?}"),
+    }
+    assert_eq!(request_n(&[60, 3], 4, &config, &short).unwrap(), 64);
+    let full = common::tiny::sparse_plan();
+    assert_eq!(request_n(&[60], 68, &config, &full).unwrap(), 128);
+    assert!(matches!(
+        request_n(&[60], 69, &config, &full),
+        Err(EngineError::TooLong { context: 128, .. })
+    ));
+}

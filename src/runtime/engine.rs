@@ -65,13 +65,15 @@ pub enum EngineError {
     Input(String),
     /// A request's N (its longest prompt plus `max_new`) past the model's (or the plan's)
     /// context: shorten the prompt or ask fewer new tokens.
-    #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
+    #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the context of {context} tokens (the model's context length, or the plan's model.max_context_tokens where that is shorter)")]
     TooLong {
         /// The longest prompt, in tokens.
         prompt: usize,
         /// New tokens asked for.
         max_new: usize,
-        /// The model's context length, in tokens.
+        /// The context the request must fit, in tokens: the model's, or the plan's
+        /// `model.max_context_tokens` where that is shorter (a plan made for shorter
+        /// requests: its spans were checked up to it).
         context: usize,
     },
     /// A buffer past the device's limit (a storage binding, or its memory). The limit is the
@@ -394,12 +396,15 @@ impl Request {
 }
 
 /// N of a request (longest prompt + `max_new`), checked: at least one row, no empty
-/// prompt, N within the model's context and `u32`. Back ends call it first in
-/// [`Engine::start`], so every back end refuses the same requests with the same errors.
+/// prompt, N within the model's context, the plan's `model.max_context_tokens` and `u32`.
+/// Back ends call it first in [`Engine::start`], so every back end refuses the same
+/// requests with the same errors (round 43: N past the plan's context, which `moa
+/// generate` refuses, was started).
 pub fn request_n(
     prompt_lens: &[usize],
     max_new: usize,
     config: &LlamaConfig,
+    plan: &Plan,
 ) -> Result<u32, EngineError> {
     let longest = prompt_lens.iter().copied().max().unwrap_or(0);
     // An empty list was said to hold an empty prompt (round 23).
@@ -416,14 +421,17 @@ pub fn request_n(
         )));
     }
     // Checked: `max_new` comes from the command line (usize::MAX must not wrap).
+    let context = config
+        .context_length
+        .min(plan.model().max_context_tokens as usize);
     longest
         .checked_add(max_new)
-        .filter(|&n| n <= config.context_length)
+        .filter(|&n| n <= context)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or(EngineError::TooLong {
             prompt: longest,
             max_new,
-            context: config.context_length,
+            context,
         })
 }
 
@@ -554,7 +562,8 @@ pub trait Engine {
 
     /// Starts a request of `prompt_lens.len()` rows: N = longest prompt + `max_new`, caches
     /// allocated from the plan at N, sampling RNG seeded with `seed`. Errors: no rows, an
-    /// empty prompt, N over the model's context ([`EngineError::TooLong`]), or device
+    /// empty prompt, N over the model's context or the plan's `model.max_context_tokens`
+    /// ([`EngineError::TooLong`]), or device
     /// memory ([`EngineError::TooLarge`], the back end's allocation error).
     fn start(
         &self,

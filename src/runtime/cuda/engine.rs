@@ -666,7 +666,7 @@ impl CudaLlama {
         max_new: usize,
         seed: u64,
     ) -> Result<Request, EngineError> {
-        let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
+        let n_tokens = request_n(prompt_lens, max_new, &self.config, &self.plan)?;
         let rows = prompt_lens.len();
         let longest = prompt_lens.iter().copied().max().unwrap_or(0);
         let c = &self.config;

@@ -350,3 +350,42 @@ fn a_request_past_the_plans_context_is_too_long() {
         Err(EngineError::TooLong { context: 128, .. })
     ));
 }
+
+/// The wgpu engine end to end (lavapipe): a start past the plan's context is refused, and a
+/// prefill prompt longer than the request takes is told the range that holds. An 11-token
+/// prompt in a request started for `[3]` with N = 8 was "allowed 1..=8 (N of this
+/// request)", and 8 tokens then "allowed 1..=3"; a refused prefill leaves the request as it
+/// was, so a prompt it takes runs after it.
+#[test]
+fn the_engine_names_the_range_a_prefill_takes() {
+    use moa::{Engine, EngineError, Sampling, WgpuContext, WgpuEngine};
+    common::llvmpipe::compile_kernels_fast();
+    let dir = scratch("prefill-range");
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(5, true).write_gguf(&path, |_, _| {});
+    let model = moa::Model::load(&path).unwrap();
+    let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
+    let short = short_plan();
+    let engine = WgpuEngine::new(&ctx, &model, Some(&short), true).unwrap();
+    assert!(matches!(
+        engine.start(&[60], 10, 0),
+        Err(EngineError::TooLong { context: 64, .. })
+    ));
+    let mut req = engine.start(&[3], 5, 0).unwrap();
+    for n in [11, 8] {
+        let e = engine
+            .prefill_tokens(&mut req, &[vec![1; n]], Sampling::greedy())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "prompt 0 has {n} tokens, more than the 3 this request's prefill buffers hold"
+            )) && e.contains("allowed 1..=3;"),
+            "{e}"
+        );
+    }
+    let first = engine
+        .prefill_tokens(&mut req, &[vec![1, 2, 3]], Sampling::greedy())
+        .unwrap();
+    assert_eq!(first.len(), 1);
+}

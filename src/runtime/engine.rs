@@ -436,16 +436,29 @@ pub fn request_n(
 }
 
 /// Checks a prefill's prompts against the tokens one pass of the request holds
-/// (`capacity`: its prefill buffers, sized by [`Engine::start`] from its `prompt_lens`): a
-/// longer prompt, though within N, is an error naming it. Back ends call it after
-/// [`Request::begin_prefill`].
-pub fn check_pass_tokens(prompts: &[Vec<u32>], capacity: usize) -> Result<(), EngineError> {
-    match prompts.iter().enumerate().find(|(_, p)| p.len() > capacity) {
+/// (`capacity`: its prefill buffers, sized by [`Engine::start`] from its `prompt_lens`) and
+/// the request's N (`n_tokens`): a longer prompt is an error naming it and the allowed
+/// range, the smaller of the two. Back ends call it before [`Request::begin_prefill`], so
+/// the range said is the one that holds (round 43: an 11-token prompt in a request of
+/// `prompt_lens` `[3]` and N = 8 was told "allowed 1..=8", and 8 tokens then "allowed
+/// 1..=3").
+pub fn check_pass_tokens(
+    prompts: &[Vec<u32>],
+    capacity: usize,
+    n_tokens: u32,
+) -> Result<(), EngineError> {
+    let n = n_tokens as usize;
+    let allowed = capacity.min(n);
+    match prompts.iter().enumerate().find(|(_, p)| p.len() > allowed) {
         None => Ok(()),
-        Some((b, p)) => Err(EngineError::Input(format!(
+        Some((b, p)) if capacity < n => Err(EngineError::Input(format!(
             "prompt {b} has {} tokens, more than the {capacity} this request's prefill \
              buffers hold (sized by `Engine::start` from its `prompt_lens`): allowed \
              1..={capacity}; start the request with each row's prompt length",
+            p.len()
+        ))),
+        Some((b, p)) => Err(EngineError::Input(format!(
+            "prompt {b} has {} tokens: allowed 1..={n} (N of this request)",
             p.len()
         ))),
     }
@@ -695,11 +708,17 @@ mod tests {
     #[test]
     fn a_prompt_longer_than_the_pass_is_refused_by_name() {
         let prompts = vec![vec![1u32; 3], vec![2u32; 5]];
-        assert!(check_pass_tokens(&prompts, 5).is_ok());
-        let e = check_pass_tokens(&prompts, 4).unwrap_err().to_string();
+        assert!(check_pass_tokens(&prompts, 5, 8).is_ok());
+        let e = check_pass_tokens(&prompts, 4, 8).unwrap_err().to_string();
         assert!(
             e.contains("prompt 1 has 5 tokens, more than the 4 this request's prefill buffers")
                 && e.contains("allowed 1..=4"),
+            "{e}"
+        );
+        // N below the capacity: N is the range said.
+        let e = check_pass_tokens(&prompts, 10, 4).unwrap_err().to_string();
+        assert!(
+            e.contains("prompt 1 has 5 tokens: allowed 1..=4 (N of this request)"),
             "{e}"
         );
     }

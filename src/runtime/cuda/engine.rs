@@ -1207,10 +1207,11 @@ impl CudaLlama {
         output: Output,
         mut after: Option<&mut PassHook>,
     ) -> Result<Vec<u32>, EngineError> {
+        let cap = req.state::<CudaRequest>(BACKEND)?.prefill.cap;
+        check_pass_tokens(prompts, cap, req.n_tokens())?;
         req.begin_prefill(prompts, self.config.vocab_size)?;
         let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
         let st = req.state_mut::<CudaRequest>(BACKEND)?;
-        check_pass_tokens(prompts, st.prefill.cap)?;
         let computed = match self.prefill_sample_rows {
             Some(k) if k < prompts.len() => {
                 if prompts.iter().any(|p| p.len() != prompts[0].len()) {

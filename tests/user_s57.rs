@@ -7,8 +7,11 @@
 //! quote that text; a length with no room for a quote document's sentence was blamed on a
 //! text that "repeats itself too much", with no length to give; `moa optimize --plan-shape`
 //! with another sink than the profiles' said "profile again with that sink", a profile
-//! `moa profile` cannot make; and `moa validate --length 512` said "has no samples of
-//! length 512", naming neither the flag nor the lengths the file has.
+//! `moa profile` cannot make; `moa validate --length 512` said "has no samples of
+//! length 512", naming neither the flag nor the lengths the file has; the engine started a
+//! request past its plan's `model.max_context_tokens` (`EngineError::TooLong` says it is
+//! refused, and `moa generate` refuses it); and a prefill prompt too long for its request
+//! was told "allowed 1..=N" where the request's buffers held fewer tokens than N.
 
 mod common;
 
@@ -147,13 +150,13 @@ fn a_length_too_short_for_a_quote_names_the_length_that_holds_one() {
         &args.each_ref().map(String::as_str),
         &[
             "--lengths 260 is too short for this model: the quote prompt's fixed text (instruction and question) and one sentence of its document take up to ",
-            "more than the 244 left after the 16 answer tokens (--max-new-tokens): ",
-            " or more holds any of its sentences (up to the model's context)",
+            "more than the 244 left after the 16 answer tokens (--max-new-tokens): give a longer length: ",
+            " or more holds any of its sentences, where the model's context allows (else 1 or 2 samples a length, pass keys only)",
         ],
     );
     assert!(!err.contains("repeats itself"), "{err}");
     let least = err
-        .split("(--max-new-tokens): ")
+        .split("(--max-new-tokens): give a longer length: ")
         .nth(1)
         .and_then(|t| t.split(' ').next())
         .and_then(|n| n.parse::<u32>().ok())

@@ -690,7 +690,7 @@ pub fn build_samples(
                 CalibError::FixedTextTooLong { fixed, budget } => CalibError::Invalid(format!(
                     "length {length} is too short for this model: the {} with its \
                      tokenizer, more than the {budget} left after the {} answer tokens \
-                     (--max-new-tokens): {} (up to the model's context)",
+                     (--max-new-tokens): {}",
                     if s % 3 == 2 {
                         format!(
                             "quote prompt's fixed text (instruction and question) and one \
@@ -707,11 +707,16 @@ pub fn build_samples(
                         // The text's longest sentence: shorter lengths may hold the one a
                         // sample starts at.
                         format!(
-                            "{} or more holds any of its sentences",
+                            "give a longer length: {} or more holds any of its sentences, \
+                             where the model's context allows (else 1 or 2 samples a length, \
+                             pass keys only)",
                             fixed + cfg.max_new_tokens
                         )
                     } else {
-                        format!("allowed {} or more", fixed + cfg.max_new_tokens)
+                        format!(
+                            "allowed {} or more (up to the model's context)",
+                            fixed + cfg.max_new_tokens
+                        )
                     }
                 )),
                 CalibError::Invalid(m) => CalibError::Invalid(format!(

@@ -255,10 +255,10 @@ fn the_optimizers_sink_refusal_names_what_a_profile_can_have() {
         ..OptimizeConfig::default()
     };
     cfg.span.sink_tokens = 8;
-    let err = optimize(&[profile], &["p512".to_string()], &cfg)
-        .err()
-        .expect("a plan of sink 8 over cuts of sink 64 is refused")
-        .to_string();
+    let Err(e) = optimize(&[profile], &["p512".to_string()], &cfg) else {
+        panic!("a plan of sink 8 over cuts of sink 64 is refused");
+    };
+    let err = e.to_string();
     assert!(
         err.contains("`p512` has cut influence for a 64-token sink but the plan's span.sink_tokens is 8: allowed a plan of the profile's sink (`moa profile` takes the cut influence for the default 64-token sink only"),
         "{err}"

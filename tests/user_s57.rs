@@ -392,3 +392,47 @@ fn the_engine_names_the_range_a_prefill_takes() {
         .unwrap();
     assert_eq!(first.len(), 1);
 }
+
+/// `moa eval --merge` of a report measured with other perplexity settings names them as the
+/// flags that set them; it printed Rust's `Some((2, 1024, 256, ["docs/DESIGN.md",
+/// "README.md"]))`. The CPU reference on the tiny model: a second each.
+#[test]
+fn eval_merge_names_the_other_perplexity_settings_by_their_flags() {
+    let dir = scratch("merge");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    let report = dir.join("r.json");
+    let eval = |rows: &str| {
+        [
+            "eval",
+            "--model",
+            s(&model),
+            "--backend",
+            "cpu",
+            "--lengths",
+            "256",
+            "--depths",
+            "1",
+            "--tasks",
+            "passkey",
+            "--ppl-rows",
+            rows,
+            "-q",
+        ]
+        .map(str::to_string)
+    };
+    let mut first = eval("2").to_vec();
+    first.extend(["--json".into(), s(&report).into()]);
+    let (code, _, err) = run("moa", &first.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    let mut second = eval("1").to_vec();
+    second.extend(["--merge".into(), s(&report).into()]);
+    let err = refused(
+        "moa",
+        &second.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[&format!(
+            "--merge: `{}` measured perplexity with --ppl-rows 2, --ppl-length 256, --ppl-scored 128 over the text of docs/DESIGN.md, README.md; this run: --ppl-rows 1, --ppl-length 256, --ppl-scored 128 over the text of docs/DESIGN.md, README.md: give the same",
+            report.display()
+        )],
+    );
+    assert!(!err.contains("Some(("), "{err}");
+}

@@ -122,7 +122,8 @@ fn merge_rescores_an_edited_plan_and_refuses_another_model_or_setup() {
     let (ok, err) = eval(&model, &plan, &[&["--ppl-rows", "2"][..], &merge].concat());
     assert!(!ok);
     assert!(
-        err.contains("--ppl-rows") && err.contains("(1, 128, 8"),
+        err.contains("measured perplexity with --ppl-rows 1, --ppl-length 128, --ppl-scored 8")
+            && err.contains("this run: --ppl-rows 2,"),
         "{err}"
     );
     let other = dir.join("other.gguf");

@@ -166,6 +166,8 @@ mod user_round40;
 mod user_round41;
 #[path = "user_s56.rs"]
 mod user_s56;
+#[path = "user_s57.rs"]
+mod user_s57;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "weight_stream.rs"]

@@ -892,7 +892,7 @@ fn bad_requests_are_errors() {
     let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let e = gpu.start(&[100], 100, 0).err().unwrap().to_string();
     assert!(
-        e.contains("exceeds the model's context of 128 tokens"),
+        e.contains("exceeds the context of 128 tokens (the model's context length"),
         "{e}"
     );
     assert!(gpu.start(&[], 1, 0).is_err());

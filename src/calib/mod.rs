@@ -469,6 +469,20 @@ pub fn quote_prompt(
     // QUOTE_PREFIX_WORDS words that occurs once in the document, leaving at least three
     // words to complete. `fit` may drop a few sentences off the end, so the sentence is
     // taken from the first 90%.
+    if filler.is_empty() {
+        // No sentence fits beside the fixed text: the length is short, not the text
+        // repetitive (round 43: "the text source repeats itself too much" at
+        // `--lengths 260` of a byte-level model, where 280 worked). The least length holds
+        // the fixed text and the text's longest sentence, whichever one a sample starts at.
+        let mut longest = 0;
+        for s in pool {
+            longest = longest.max(codec.encode(&format!(" {s}"))?.len());
+        }
+        return Err(CalibError::FixedTextTooLong {
+            fixed: overhead + longest,
+            budget,
+        });
+    }
     let document = format!(" {}", join(&filler));
     let usable = (filler.len() * 9 / 10).max(1).min(filler.len());
     let candidates: Vec<(usize, usize)> = (0..usable)
@@ -596,6 +610,24 @@ pub struct Accuracy {
     pub total: usize,
 }
 
+/// Refuses quote samples (every third of `samples`: 3 or more) from
+/// [`TextSource::Repeat`]: its five sentences of at most five words repeat, so none can be
+/// named by its first words, at any length (round 43: `moa calib --source repeat --samples
+/// 3` was refused as "--lengths 1000 is too short … give a longer length").
+pub fn check_quote_source(samples: usize, source: TextSource) -> Result<(), CalibError> {
+    if samples >= 3 && source == TextSource::Repeat {
+        return Err(CalibError::Invalid(format!(
+            "the quote task (every third sample: {samples} samples a length hold {}) cannot \
+             quote the `repeat` text: its five sentences of at most five words repeat, so no \
+             sentence is named by its first words at any length; allowed the python-doc or \
+             generated text for the quote documents, or 1 or 2 samples a length (pass keys \
+             only; `repeat` stays the pass-key filler)",
+            crate::input::counted(samples / 3, "quote")
+        )));
+    }
+    Ok(())
+}
+
 /// The fewest prompt tokens a calibration length must leave before the answer tokens.
 pub const MIN_PROMPT_TOKENS: usize = 64;
 
@@ -611,6 +643,7 @@ pub fn build_samples(
     // Each pool only where a sample reads it: `--samples 1` or 2 (pass keys only) failed
     // on a machine without python3-doc, the default quote source it never used (round 24).
     let quotes_or_text = cfg.samples >= 3 || cfg.text_samples > 0;
+    check_quote_source(cfg.samples, cfg.source)?;
     let pool = if quotes_or_text {
         cfg.source.sentences(cfg.seed)?
     } else {
@@ -655,13 +688,36 @@ pub fn build_samples(
             // prompt, 64 tokens, assumes a subword tokenizer; a byte-level one needs more).
             let prompt = prompt.map_err(|e| match e {
                 CalibError::FixedTextTooLong { fixed, budget } => CalibError::Invalid(format!(
-                    "length {length} is too short for this model: the {} prompt's fixed text \
-                     (instruction, needle and question) alone takes {fixed} tokens with its \
+                    "length {length} is too short for this model: the {} with its \
                      tokenizer, more than the {budget} left after the {} answer tokens \
-                     (--max-new-tokens): allowed {} or more (up to the model's context)",
-                    if s % 3 == 2 { "quote" } else { "passkey" },
+                     (--max-new-tokens): {}",
+                    if s % 3 == 2 {
+                        format!(
+                            "quote prompt's fixed text (instruction and question) and one \
+                             sentence of its document take up to {fixed} tokens"
+                        )
+                    } else {
+                        format!(
+                            "passkey prompt's fixed text (instruction, needle and question) \
+                             alone takes {fixed} tokens"
+                        )
+                    },
                     cfg.max_new_tokens,
-                    fixed + cfg.max_new_tokens
+                    if s % 3 == 2 {
+                        // The text's longest sentence: shorter lengths may hold the one a
+                        // sample starts at.
+                        format!(
+                            "give a longer length: {} or more holds any of its sentences, \
+                             where the model's context allows (else 1 or 2 samples a length, \
+                             pass keys only)",
+                            fixed + cfg.max_new_tokens
+                        )
+                    } else {
+                        format!(
+                            "allowed {} or more (up to the model's context)",
+                            fixed + cfg.max_new_tokens
+                        )
+                    }
                 )),
                 CalibError::Invalid(m) => CalibError::Invalid(format!(
                     "length {length} is too short for this model: {m} after the {} answer \

@@ -474,10 +474,11 @@ fn prepare(
             Some(c) if c.sink_tokens == sp.sink_tokens => true,
             Some(c) => {
                 return Err(OptimizeError::InvalidConfig(format!(
-                    "`{}` has cut influence for a {}-token sink but the plan's sink is {} tokens: profile again with that sink",
+                    "`{}` has cut influence for a {}-token sink but the plan's span.sink_tokens is {}: allowed a plan of the profile's sink (`moa profile` takes the cut influence for the default {}-token sink only, so no profile of another sink can be made)",
                     name(i),
                     c.sink_tokens,
-                    sp.sink_tokens
+                    sp.sink_tokens,
+                    crate::profile::cut_sink_tokens()
                 )))
             }
             None => false,

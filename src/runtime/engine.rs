@@ -65,13 +65,15 @@ pub enum EngineError {
     Input(String),
     /// A request's N (its longest prompt plus `max_new`) past the model's (or the plan's)
     /// context: shorten the prompt or ask fewer new tokens.
-    #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
+    #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the context of {context} tokens (the model's context length, or the plan's model.max_context_tokens where that is shorter)")]
     TooLong {
         /// The longest prompt, in tokens.
         prompt: usize,
         /// New tokens asked for.
         max_new: usize,
-        /// The model's context length, in tokens.
+        /// The context the request must fit, in tokens: the model's, or the plan's
+        /// `model.max_context_tokens` where that is shorter (a plan made for shorter
+        /// requests: its spans were checked up to it).
         context: usize,
     },
     /// A buffer past the device's limit (a storage binding, or its memory). The limit is the
@@ -394,12 +396,15 @@ impl Request {
 }
 
 /// N of a request (longest prompt + `max_new`), checked: at least one row, no empty
-/// prompt, N within the model's context and `u32`. Back ends call it first in
-/// [`Engine::start`], so every back end refuses the same requests with the same errors.
+/// prompt, N within the model's context, the plan's `model.max_context_tokens` and `u32`.
+/// Back ends call it first in [`Engine::start`], so every back end refuses the same
+/// requests with the same errors (round 43: N past the plan's context, which `moa
+/// generate` refuses, was started).
 pub fn request_n(
     prompt_lens: &[usize],
     max_new: usize,
     config: &LlamaConfig,
+    plan: &Plan,
 ) -> Result<u32, EngineError> {
     let longest = prompt_lens.iter().copied().max().unwrap_or(0);
     // An empty list was said to hold an empty prompt (round 23).
@@ -416,28 +421,44 @@ pub fn request_n(
         )));
     }
     // Checked: `max_new` comes from the command line (usize::MAX must not wrap).
+    let context = config
+        .context_length
+        .min(plan.model().max_context_tokens as usize);
     longest
         .checked_add(max_new)
-        .filter(|&n| n <= config.context_length)
+        .filter(|&n| n <= context)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or(EngineError::TooLong {
             prompt: longest,
             max_new,
-            context: config.context_length,
+            context,
         })
 }
 
 /// Checks a prefill's prompts against the tokens one pass of the request holds
-/// (`capacity`: its prefill buffers, sized by [`Engine::start`] from its `prompt_lens`): a
-/// longer prompt, though within N, is an error naming it. Back ends call it after
-/// [`Request::begin_prefill`].
-pub fn check_pass_tokens(prompts: &[Vec<u32>], capacity: usize) -> Result<(), EngineError> {
-    match prompts.iter().enumerate().find(|(_, p)| p.len() > capacity) {
+/// (`capacity`: its prefill buffers, sized by [`Engine::start`] from its `prompt_lens`) and
+/// the request's N (`n_tokens`): a longer prompt is an error naming it and the allowed
+/// range, the smaller of the two. Back ends call it before [`Request::begin_prefill`], so
+/// the range said is the one that holds (round 43: an 11-token prompt in a request of
+/// `prompt_lens` `[3]` and N = 8 was told "allowed 1..=8", and 8 tokens then "allowed
+/// 1..=3").
+pub fn check_pass_tokens(
+    prompts: &[Vec<u32>],
+    capacity: usize,
+    n_tokens: u32,
+) -> Result<(), EngineError> {
+    let n = n_tokens as usize;
+    let allowed = capacity.min(n);
+    match prompts.iter().enumerate().find(|(_, p)| p.len() > allowed) {
         None => Ok(()),
-        Some((b, p)) => Err(EngineError::Input(format!(
+        Some((b, p)) if capacity < n => Err(EngineError::Input(format!(
             "prompt {b} has {} tokens, more than the {capacity} this request's prefill \
              buffers hold (sized by `Engine::start` from its `prompt_lens`): allowed \
              1..={capacity}; start the request with each row's prompt length",
+            p.len()
+        ))),
+        Some((b, p)) => Err(EngineError::Input(format!(
+            "prompt {b} has {} tokens: allowed 1..={n} (N of this request)",
             p.len()
         ))),
     }
@@ -573,7 +594,8 @@ pub trait Engine {
 
     /// Starts a request of `prompt_lens.len()` rows: N = longest prompt + `max_new`, caches
     /// allocated from the plan at N, sampling RNG seeded with `seed`. Errors: no rows, an
-    /// empty prompt, N over the model's context ([`EngineError::TooLong`]), or device
+    /// empty prompt, N over the model's context or the plan's `model.max_context_tokens`
+    /// ([`EngineError::TooLong`]), or device
     /// memory ([`EngineError::TooLarge`], the back end's allocation error).
     fn start(
         &self,
@@ -705,11 +727,17 @@ mod tests {
     #[test]
     fn a_prompt_longer_than_the_pass_is_refused_by_name() {
         let prompts = vec![vec![1u32; 3], vec![2u32; 5]];
-        assert!(check_pass_tokens(&prompts, 5).is_ok());
-        let e = check_pass_tokens(&prompts, 4).unwrap_err().to_string();
+        assert!(check_pass_tokens(&prompts, 5, 8).is_ok());
+        let e = check_pass_tokens(&prompts, 4, 8).unwrap_err().to_string();
         assert!(
             e.contains("prompt 1 has 5 tokens, more than the 4 this request's prefill buffers")
                 && e.contains("allowed 1..=4"),
+            "{e}"
+        );
+        // N below the capacity: N is the range said.
+        let e = check_pass_tokens(&prompts, 10, 4).unwrap_err().to_string();
+        assert!(
+            e.contains("prompt 1 has 5 tokens: allowed 1..=4 (N of this request)"),
             "{e}"
         );
     }

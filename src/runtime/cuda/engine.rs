@@ -680,7 +680,7 @@ impl CudaLlama {
         max_new: usize,
         seed: u64,
     ) -> Result<Request, EngineError> {
-        let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
+        let n_tokens = request_n(prompt_lens, max_new, &self.config, &self.plan)?;
         let rows = prompt_lens.len();
         let longest = prompt_lens.iter().copied().max().unwrap_or(0);
         let c = &self.config;
@@ -1221,10 +1221,11 @@ impl CudaLlama {
         output: Output,
         mut after: Option<&mut PassHook>,
     ) -> Result<Vec<u32>, EngineError> {
+        let cap = req.state::<CudaRequest>(BACKEND)?.prefill.cap;
+        check_pass_tokens(prompts, cap, req.n_tokens())?;
         req.begin_prefill(prompts, self.config.vocab_size)?;
         let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
         let st = req.state_mut::<CudaRequest>(BACKEND)?;
-        check_pass_tokens(prompts, st.prefill.cap)?;
         let computed = match self.prefill_sample_rows {
             Some(k) if k < prompts.len() => {
                 if prompts.iter().any(|p| p.len() != prompts[0].len()) {

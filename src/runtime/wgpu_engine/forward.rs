@@ -499,11 +499,12 @@ impl WgpuEngine {
         prompts: &[Vec<u32>],
     ) -> Result<(), EngineError> {
         let capacity = req.state::<WgpuRequest>(BACKEND)?.act.capacity;
-        req.begin_prefill(prompts, self.config.vocab_size)?;
         // The pass buffers were sized at start for the prompt lengths given there; a longer
         // prompt (still within N) was refused by the pass planner as a tensor "above this
         // adapter's storage binding limit" of 134217728 bytes, for 9216 bytes (round 23).
-        check_pass_tokens(prompts, capacity)
+        // Before `begin_prefill`, whose N range alone was the wrong one to say (round 43).
+        check_pass_tokens(prompts, capacity, req.n_tokens())?;
+        req.begin_prefill(prompts, self.config.vocab_size)
     }
 }
 

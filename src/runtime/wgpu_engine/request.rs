@@ -181,7 +181,7 @@ impl WgpuEngine {
         max_new: usize,
         seed: u64,
     ) -> Result<Request, EngineError> {
-        let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
+        let n_tokens = request_n(prompt_lens, max_new, &self.config, &self.plan)?;
         let rows = prompt_lens.len();
         // Some of the step's dispatches take one workgroup per batch row along one
         // dimension: past the adapter's limit the first pass failed with wgpu's validation

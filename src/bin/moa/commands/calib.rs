@@ -18,6 +18,10 @@ use crate::args::CalibArgs;
 pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     let source = TextSource::parse(&args.source)?;
     let passkey_source = TextSource::parse(&args.passkey_source)?;
+    // Before the model loads and any answer: a `repeat` document cannot be quoted at any
+    // length (round 43: refused as a --lengths too short).
+    calib::check_quote_source(args.samples, source)
+        .with_context(|| format!("--source {} with --samples {}", args.source, args.samples))?;
     let path = super::model_arg(args.model.as_deref())?;
     let context = model::read_config(&path)?.0.context_length;
     check_text_scored(args.text_samples, args.text_scored)?;

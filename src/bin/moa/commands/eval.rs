@@ -765,9 +765,20 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     let merge_name = || args.merge.as_ref().map(|m| m.display().to_string());
     if let (Some((_, setup)), Some(m)) = (&merged_setup, merge_name()) {
         if *setup != report.perplexity_setup {
+            // As the flags that set it (round 43: Rust's `Some((2, 1024, 256, [...]))`).
+            let shown = |s: &Option<(usize, usize, usize, Vec<String>)>| {
+                match s {
+                None => "no perplexity (--ppl-rows 0)".to_string(),
+                Some((rows, length, scored, texts)) => format!(
+                    "--ppl-rows {rows}, --ppl-length {length}, --ppl-scored {scored} over the text of {}",
+                    texts.join(", ")
+                ),
+            }
+            };
             bail!(
-                "--merge: `{m}` measured perplexity with (windows, tokens, scored, texts) = {setup:?}; this run: {:?}: give the same --ppl-rows, --ppl-length, --ppl-scored and --ppl-text",
-                report.perplexity_setup
+                "--merge: `{m}` measured perplexity with {}; this run: {}: give the same --ppl-rows, --ppl-length, --ppl-scored and --ppl-text",
+                shown(setup),
+                shown(&report.perplexity_setup)
             );
         }
     }

@@ -229,6 +229,25 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
                     shape_str(&q.model)
                 );
             }
+            // The profiles' cut influence is the sink's (round 43: a plan of another sink
+            // was "invalid optimizer settings: … profile again with that sink", a profile
+            // `moa profile` cannot make, naming no flag).
+            if let Some((f, c)) = names
+                .iter()
+                .zip(&profiles)
+                .find_map(|(f, q)| q.cuts.as_ref().map(|c| (f, c)))
+                .filter(|(_, c)| c.sink_tokens != plan.span().sink_tokens)
+            {
+                bail!(
+                    "--plan-shape `{}` has span.sink_tokens = {}, but --profile `{f}` holds \
+                     cut influence for a {}-token sink, the one `moa profile` takes: allowed a \
+                     plan with sink_tokens = {}",
+                    p.display(),
+                    plan.span().sink_tokens,
+                    c.sink_tokens,
+                    c.sink_tokens
+                );
+            }
             (Some(plan.model().clone()), plan.span().clone())
         }
         None => (None, SpanSection::default()),

@@ -436,6 +436,17 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     let mut lengths = args.profile_lengths.clone();
     lengths.push(args.validate_length);
     super::calib::check_text_scored(args.text_samples, args.text_scored)?;
+    // A `repeat` document cannot be quoted (round 43: refused after the calibration's
+    // first answers as a length too short). Before the text source's own checks.
+    if let Ok(source) = calib::TextSource::parse(&args.source) {
+        for (flag, n) in [
+            ("--samples", args.samples),
+            ("--validate-samples", args.validate_samples),
+        ] {
+            calib::check_quote_source(n, source)
+                .with_context(|| format!("--source {} with {flag} {n}", args.source))?;
+        }
+    }
     let profiled = args.profile_lengths.clone();
     let least_prompt =
         super::calib::least_prompt(&model_path, args.samples + args.validate_samples > 0)?;

@@ -66,18 +66,31 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     // One plan twice was validated twice, its row repeated in the table.
     super::check_distinct_files("--plan", &args.plans)?;
     let all = calib::read_jsonl(&args.calib)?;
+    let all_levels: Vec<u32> = all.iter().map(|s| s.length_level).collect();
     let samples: Vec<CalibSample> = all
         .into_iter()
         .filter(|s| args.length.is_none_or(|n| s.length_level == n))
         .take(args.max_samples.unwrap_or(usize::MAX))
         .collect();
     if samples.is_empty() {
-        bail!(
-            "`{}` has no samples{}",
-            args.calib.display(),
-            args.length
-                .map_or(String::new(), |n| format!(" of length {n}"))
-        );
+        // Round 43: "has no samples of length 512" named neither the flag nor the lengths
+        // the file has (`moa profile --lengths` names both).
+        let mut levels: Vec<u32> = all_levels;
+        levels.sort_unstable();
+        levels.dedup();
+        match args.length {
+            Some(n) if !levels.is_empty() => bail!(
+                "--length {n}: `{}` has no sample of length {n}: allowed {} (the length levels \
+                 its samples were built for)",
+                args.calib.display(),
+                levels
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => bail!("`{}` has no samples", args.calib.display()),
+        }
     }
     let mut plans = Vec::with_capacity(args.plans.len());
     for p in &args.plans {

@@ -1,13 +1,14 @@
 //! Llama models from Hugging Face folders: `config.json` plus `*.safetensors` (one file or
 //! shards listed in `model.safetensors.index.json`), any float dtype converted to f32. Q/K
-//! rows are already in the half-split RoPE layout moa uses.
+//! rows are already in the half-split RoPE layout moa uses. Each tensor is read from its
+//! file at the byte range its checked header gives ([`HfTensors`]), so no shard is held
+//! whole.
 
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
 use super::config::{ConfigKeys, LlamaConfig, RopeScaling};
@@ -424,9 +425,6 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
 /// Largest safetensors header moa reads (the format's own limit is 100 MB).
 const MAX_HEADER_BYTES: u64 = 100_000_000;
 
-/// The float dtypes moa converts to f32.
-const FLOAT_DTYPES: [DType; 4] = [DType::F32, DType::F16, DType::BF16, DType::F64];
-
 /// Bytes per element of the safetensors dtypes of a whole number of bytes (the sub-byte
 /// `F4`, `F6_*` are not checked here; candle checks them).
 fn dtype_bytes(dtype: &str) -> Option<u64> {
@@ -445,9 +443,20 @@ fn dtype_bytes(dtype: &str) -> Option<u64> {
 /// file. Why: candle's own errors name neither the tensor nor the cause ("invalid shape,
 /// data type, or offset for tensor", "file not fully covered" for a truncated download).
 /// Returns each tensor's dtype as the header spells it (`BF16`, `F16`, ...).
-/// A header's tensors, in its order: name, dtype and shape (empty for the FP4/FP6 dtypes
-/// whose sizes are not checked).
-type HeaderTensors = Vec<(String, String, Vec<u64>)>;
+/// A header's tensors, in its order.
+type HeaderTensors = Vec<HeaderTensor>;
+
+/// One tensor of a safetensors header.
+#[derive(Clone, Debug)]
+struct HeaderTensor {
+    name: String,
+    /// As the header spells it (`BF16`, `F16`, `I32`, ...).
+    dtype: String,
+    /// Empty for the FP4/FP6 dtypes, whose sizes are not checked.
+    shape: Vec<u64>,
+    /// The data's byte range in the file (absolute offsets); empty for FP4/FP6.
+    bytes: std::ops::Range<u64>,
+}
 
 fn check_header(path: &Path) -> Result<HeaderTensors, ModelError> {
     use std::io::Read as _;
@@ -485,7 +494,12 @@ fn check_header(path: &Path) -> Result<HeaderTensors, ModelError> {
         let dtype = t.get("dtype").and_then(Value::as_str).unwrap_or("?");
         let Some(width) = dtype_bytes(dtype) else {
             if dtype.starts_with("F4") || dtype.starts_with("F6") {
-                dtypes.push((name.clone(), dtype.to_string(), Vec::new()));
+                dtypes.push(HeaderTensor {
+                    name: name.clone(),
+                    dtype: dtype.to_string(),
+                    shape: Vec::new(),
+                    bytes: 0..0,
+                });
                 continue;
             }
             return Err(bad(format!(
@@ -518,7 +532,13 @@ fn check_header(path: &Path) -> Result<HeaderTensors, ModelError> {
                 "tensor `{name}` lies at data bytes {start}..{end} but the file holds only {data} bytes of data after its header: the file is truncated ({size} bytes)"
             )));
         }
-        dtypes.push((name.clone(), dtype.to_string(), shape));
+        let base = 8 + n;
+        dtypes.push(HeaderTensor {
+            name: name.clone(),
+            dtype: dtype.to_string(),
+            shape,
+            bytes: base + start..base + end,
+        });
     }
     Ok(dtypes)
 }
@@ -586,11 +606,11 @@ pub fn tensor_dtypes(
     let mut types = std::collections::BTreeMap::new();
     let mut unreadable = Vec::new();
     for file in weight_files(dir)? {
-        for (name, dtype, _) in check_header(&file)? {
-            if !readable_dtype(&dtype) {
-                unreadable.push((file.display().to_string(), name, dtype.clone()));
+        for t in check_header(&file)? {
+            if !readable_dtype(&t.dtype) {
+                unreadable.push((file.display().to_string(), t.name, t.dtype.clone()));
             }
-            *types.entry(dtype).or_default() += 1;
+            *types.entry(t.dtype).or_default() += 1;
         }
     }
     Ok((types, unreadable))
@@ -604,8 +624,8 @@ pub fn tensor_dtypes(
 pub fn header_gaps(dir: &Path, c: &LlamaConfig) -> Result<Vec<String>, ModelError> {
     let mut held = HashMap::new();
     for file in weight_files(dir)? {
-        for (name, _, shape) in check_header(&file)? {
-            held.insert(name, (shape, file.display().to_string()));
+        for t in check_header(&file)? {
+            held.insert(t.name, (t.shape, file.display().to_string()));
         }
     }
     let mut missing = Vec::new();
@@ -634,98 +654,9 @@ pub fn header_gaps(dir: &Path, c: &LlamaConfig) -> Result<Vec<String>, ModelErro
 
 /// Loads config and weights from a Hugging Face folder.
 pub fn load(dir: &Path) -> Result<Model, ModelError> {
-    let (config, special) = read_config(dir)?;
-    check_not_quantized(dir)?;
-    // Every tensor, with the file it came from (for error messages).
-    let mut tensors: HashMap<String, (Tensor, String)> = HashMap::new();
-    for file in weight_files(dir)? {
-        let name = file.display().to_string();
-        check_header(&file)?;
-        let loaded = candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| {
-            ModelError::Format {
-                path: name.clone(),
-                message: format!("not a readable safetensors file: {e}"),
-            }
-        })?;
-        for (k, t) in loaded {
-            // Without an index every `*.safetensors` is read: a consolidated file beside
-            // its shards would otherwise let the later file win silently.
-            if let Some((_, first)) = tensors.insert(k.clone(), (t, name.clone())) {
-                return Err(ModelError::Format {
-                    path: name,
-                    message: format!(
-                        "tensor `{k}` is also in `{first}`: the folder holds two copies of the weights (keep one, or add the model.safetensors.index.json that lists the shards)"
-                    ),
-                });
-            }
-        }
-    }
-    let dir_name = dir.display().to_string();
-    check_layer_count(
-        &config,
-        &dir.join("config.json").display().to_string(),
-        "num_hidden_layers",
-        "model.layers.",
-        tensors.keys().map(String::as_str),
-    )?;
-    super::weights::check_known_tensors(
-        &config,
-        &dir_name,
-        hf_tensor_name,
-        tensors.keys().map(String::as_str),
-    )?;
-    let weights = assemble(&config, &dir_name, |gguf_name, shape| {
-        let hf = hf_tensor_name(gguf_name);
-        let Some((t, file)) = tensors.remove(&hf) else {
-            // An output layer that shares the embedding is asked for by the config alone.
-            if hf == "lm_head.weight" {
-                return Err(ModelError::Format {
-                    path: dir_name.clone(),
-                    message: format!(
-                        "missing tensor `lm_head.weight` (expected shape {shape:?}), and \
-                         `{}` does not set `tie_word_embeddings` to true (absent means \
-                         false, as in transformers' LlamaConfig): if the model's output \
-                         layer shares the embedding, add `\"tie_word_embeddings\": true`; \
-                         else the weights are incomplete (a download cut short?)",
-                        dir.join("config.json").display()
-                    ),
-                });
-            }
-            return Err(ModelError::MissingTensor {
-                path: dir_name.clone(),
-                name: hf,
-                expected: shape.to_vec(),
-            });
-        };
-        check_shape(&file, &hf, shape, t.dims())?;
-        // An integer tensor of a float's width (I16 where BF16 belongs) would convert to
-        // numbers and run as garbage.
-        if !FLOAT_DTYPES.contains(&t.dtype()) {
-            return Err(ModelError::Format {
-                path: file.clone(),
-                message: format!(
-                    "tensor `{hf}` has dtype {:?}: moa reads float weights (F32, F16, BF16, F64); quantized or integer checkpoints are not supported",
-                    t.dtype()
-                ),
-            });
-        }
-        let data = t
-            .to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| ModelError::Format {
-                path: file.clone(),
-                message: format!(
-                    "tensor `{hf}` ({:?}) cannot be converted to f32: {e}",
-                    t.dtype()
-                ),
-            })?;
-        let t = HostTensor {
-            shape: shape.to_vec(),
-            data,
-        };
-        super::weights::check_finite(&file, &hf, &t)?;
-        Ok(Some(t))
+    let (mut tensors, config, special) = HfTensors::open(dir)?;
+    let weights = assemble(&config, &tensors.dir_name.clone(), |gguf_name, shape| {
+        tensors.read(gguf_name, shape).map(Some)
     })?;
     Ok(Model {
         path: dir.to_path_buf(),
@@ -734,6 +665,155 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
         weights,
         special,
     })
+}
+
+/// A Hugging Face folder's tensors by name, read one at a time from their files at the
+/// byte ranges the headers give: what [`load`] and the streamed load
+/// ([`super::stream::WeightStream`]) read, so neither holds a whole shard in memory.
+pub(crate) struct HfTensors {
+    /// The folder, as given (displayed), for error messages.
+    dir_name: String,
+    /// `config.json`, for the tied-embedding hint.
+    config_json: PathBuf,
+    /// Each tensor not yet read, with its file.
+    index: HashMap<String, (HeaderTensor, PathBuf)>,
+}
+
+impl HfTensors {
+    /// Opens `dir` with every check a load makes before its first tensor: the config, no
+    /// quantization config, every weight file's header, no tensor in two files, the layer
+    /// count and no tensor foreign to the architecture.
+    pub(crate) fn open(dir: &Path) -> Result<(HfTensors, LlamaConfig, SpecialTokens), ModelError> {
+        let (config, special) = read_config(dir)?;
+        check_not_quantized(dir)?;
+        let mut index: HashMap<String, (HeaderTensor, PathBuf)> = HashMap::new();
+        for file in weight_files(dir)? {
+            for t in check_header(&file)? {
+                // Without an index every `*.safetensors` is read: a consolidated file beside
+                // its shards would otherwise let the later file win silently.
+                let name = t.name.clone();
+                if let Some((_, first)) = index.insert(name.clone(), (t, file.clone())) {
+                    return Err(ModelError::Format {
+                        path: file.display().to_string(),
+                        message: format!(
+                            "tensor `{name}` is also in `{}`: the folder holds two copies of the weights (keep one, or add the model.safetensors.index.json that lists the shards)",
+                            first.display()
+                        ),
+                    });
+                }
+            }
+        }
+        let dir_name = dir.display().to_string();
+        check_layer_count(
+            &config,
+            &dir.join("config.json").display().to_string(),
+            "num_hidden_layers",
+            "model.layers.",
+            index.keys().map(String::as_str),
+        )?;
+        super::weights::check_known_tensors(
+            &config,
+            &dir_name,
+            hf_tensor_name,
+            index.keys().map(String::as_str),
+        )?;
+        let tensors = HfTensors {
+            dir_name,
+            config_json: dir.join("config.json"),
+            index,
+        };
+        Ok((tensors, config, special))
+    }
+
+    /// The tensor of GGUF-style name `gguf_name` (`blk.3.attn_q`) at `shape`, in f32,
+    /// refused if not finite. Each tensor is read once (it leaves the index).
+    ///
+    /// # Errors
+    /// A tensor the folder lacks (a missing `lm_head.weight` with the tied-embedding
+    /// hint), another shape, a dtype that is not a float (F32, F16, BF16, F64), a short
+    /// read, a value that is not finite: each naming the file and the tensor.
+    pub(crate) fn read(
+        &mut self,
+        gguf_name: &str,
+        shape: &[usize],
+    ) -> Result<HostTensor, ModelError> {
+        let hf = hf_tensor_name(gguf_name);
+        let Some((t, file)) = self.index.remove(&hf) else {
+            // An output layer that shares the embedding is asked for by the config alone.
+            if hf == "lm_head.weight" {
+                return Err(ModelError::Format {
+                    path: self.dir_name.clone(),
+                    message: format!(
+                        "missing tensor `lm_head.weight` (expected shape {shape:?}), and \
+                         `{}` does not set `tie_word_embeddings` to true (absent means \
+                         false, as in transformers' LlamaConfig): if the model's output \
+                         layer shares the embedding, add `\"tie_word_embeddings\": true`; \
+                         else the weights are incomplete (a download cut short?)",
+                        self.config_json.display()
+                    ),
+                });
+            }
+            return Err(ModelError::MissingTensor {
+                path: self.dir_name.clone(),
+                name: hf,
+                expected: shape.to_vec(),
+            });
+        };
+        let file_name = file.display().to_string();
+        let found: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+        check_shape(&file_name, &hf, shape, &found)?;
+        // An integer tensor of a float's width (I16 where BF16 belongs) would convert to
+        // numbers and run as garbage.
+        if !readable_dtype(&t.dtype) {
+            return Err(ModelError::Format {
+                path: file_name,
+                message: format!(
+                    "tensor `{hf}` has dtype {}: moa reads float weights (F32, F16, BF16, F64); quantized or integer checkpoints are not supported",
+                    t.dtype
+                ),
+            });
+        }
+        let bytes = read_range(&file, t.bytes.clone()).map_err(io_err(&file))?;
+        let t = HostTensor {
+            shape: shape.to_vec(),
+            data: to_f32(&t.dtype, &bytes),
+        };
+        super::weights::check_finite(&file_name, &hf, &t)?;
+        Ok(t)
+    }
+}
+
+/// Bytes `range` of `path` (a header-checked range inside the file).
+fn read_range(path: &Path, range: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(std::io::SeekFrom::Start(range.start))?;
+    let mut bytes = vec![0u8; (range.end - range.start) as usize];
+    f.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Little-endian values of a float `dtype` ([`readable_dtype`]) as f32: F16 and BF16
+/// exactly, F64 rounded to nearest (what candle's conversion did).
+fn to_f32(dtype: &str, bytes: &[u8]) -> Vec<f32> {
+    match dtype {
+        "F32" => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        "F16" => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        "BF16" => bytes
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        _ => bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+    }
 }
 
 /// Reads an HF `rope_scaling` value (`path` names config.json in errors): `null` or

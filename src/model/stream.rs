@@ -7,8 +7,8 @@
 //! the file: [`WeightFeed::tensor`] dequantizes each one when the upload asks for it, and
 //! the upload drops it once its device copy is made. The host then holds one tensor (the
 //! largest: the embedding) and the QKV or gate/up concatenation the upload builds, not
-//! the model. A Hugging Face folder is still read whole ([`Model::load`]) and handed over
-//! tensor by tensor from memory.
+//! the model. A Hugging Face folder is streamed the same way, each tensor read from its
+//! shard at the byte range the header gives and converted to f32.
 //!
 //! Tensor names are GGUF's without `.weight` (`token_embd`, `output_norm`, `output`,
 //! `blk.{i}.attn_q`, ...), as [`super::weights`] names them.
@@ -18,6 +18,7 @@ use std::path::Path;
 
 use super::config::LlamaConfig;
 use super::gguf::{self, GgufFile};
+use super::safetensors::HfTensors;
 use super::weights::{HostTensor, LayerWeights, Weights};
 use super::{Model, ModelError, ModelFormat};
 
@@ -33,8 +34,11 @@ enum Source {
         file: Box<GgufFile>,
         config: LlamaConfig,
     },
-    /// Weights already in memory (a Hugging Face folder), given up tensor by tensor.
-    Loaded(Weights),
+    /// A Hugging Face folder: each tensor read from its shard when asked for.
+    Hf {
+        tensors: Box<HfTensors>,
+        config: LlamaConfig,
+    },
 }
 
 impl WeightStream {
@@ -43,9 +47,9 @@ impl WeightStream {
     /// tokens and path, and `Weights::default()` in place of its weights, and the stream
     /// they are read from. A GGUF file gets every check [`Model::load`] makes before its
     /// first tensor and none of its memory check (its f32 weights are never all held); its
-    /// tensors' own errors (a non-finite value, a truncated tensor) come from
-    /// [`WeightFeed::tensor`], during the upload. A Hugging Face folder is loaded whole, as
-    /// [`Model::load`] does (its memory check included).
+    /// tensors' own errors (a non-finite value, a dtype that is not a float, a short read)
+    /// come from [`WeightFeed::tensor`], during the upload. The same for a Hugging Face
+    /// folder (its config, headers, shards and tensor names are checked here).
     ///
     /// # Errors
     /// [`Model::load`]'s, for the same file.
@@ -67,25 +71,24 @@ impl WeightStream {
                 Ok((model, WeightStream { source }))
             }
             ModelFormat::HfFolder => {
-                let mut model = Model::load(path)?;
-                let weights = std::mem::take(&mut model.weights);
-                Ok((
-                    model,
-                    WeightStream {
-                        source: Source::Loaded(weights),
-                    },
-                ))
+                let (tensors, config, special) = HfTensors::open(path)?;
+                let model = Model {
+                    path: path.to_path_buf(),
+                    format: ModelFormat::HfFolder,
+                    config: config.clone(),
+                    weights: Weights::default(),
+                    special,
+                };
+                let source = Source::Hf {
+                    tensors: Box::new(tensors),
+                    config,
+                };
+                Ok((model, WeightStream { source }))
             }
         }
     }
 
-    /// Whether the weights are read from the file as they are asked for (GGUF), rather
-    /// than held in memory from the start (a Hugging Face folder).
-    pub fn reads_lazily(&self) -> bool {
-        matches!(self.source, Source::Gguf { .. })
-    }
-
-    /// Tensor `name` of `shape`, read from the file (GGUF) or taken from memory.
+    /// Tensor `name` of `shape`, read from the model's file.
     ///
     /// # Errors
     /// The file's: a missing tensor, another shape, a value that is not finite, a short
@@ -104,9 +107,7 @@ impl WeightStream {
                     })
                     .map_err(gguf::name_with_suffix)
             }
-            Source::Loaded(w) => Ok(std::mem::take(slot(w, name).ok_or_else(|| {
-                ModelError::Invalid(format!("no host tensor `{name}` in the loaded weights"))
-            })?)),
+            Source::Hf { tensors, .. } => tensors.read(name, shape),
         }
     }
 }
@@ -157,8 +158,7 @@ impl<'a> WeightFeed<'a> {
             WeightFeed::Borrowed(w) => w.output.is_some(),
             WeightFeed::Owned(w) => w.output.is_some(),
             WeightFeed::Stream(s) => match &s.source {
-                Source::Gguf { config, .. } => !config.tied_embeddings,
-                Source::Loaded(w) => w.output.is_some(),
+                Source::Gguf { config, .. } | Source::Hf { config, .. } => !config.tied_embeddings,
             },
         }
     }

@@ -296,8 +296,7 @@ pub struct HostMemory {
     /// ([`streamed_host_bytes`]).
     pub host_weights: u64,
     /// Whether the weights are read from the file one tensor at a time during the upload
-    /// (`moa generate` on wgpu with a GGUF file, `crate::model::WeightStream`), not
-    /// loaded whole first.
+    /// (`moa generate`, `crate::model::WeightStream`), not loaded whole first.
     pub streamed: bool,
     /// `None` on a GPU with memory of its own.
     pub on_cpu_adapter: Option<DeviceCopy>,

@@ -132,11 +132,8 @@ fn check_host_memory(
         args.max_new_tokens,
         cpu,
     );
-    // Both engines read a GGUF file's weights one tensor at a time
-    // (`moa::model::WeightStream`); a Hugging Face folder is loaded whole.
-    if moa::model::ModelFormat::detect(model_path)? == moa::model::ModelFormat::Gguf {
-        need = need.streamed(config);
-    }
+    // Both engines read the weights one tensor at a time (`moa::model::WeightStream`).
+    need = need.streamed(config);
     let adapter = wgpu_ctx
         .map(|c| c.adapter_name().to_string())
         .unwrap_or_default();
@@ -653,7 +650,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     )?;
     // Both engines upload from a stream: a GGUF file's weights are read one tensor at a
     // time and never all held in f32 (32 GB for an 8B model against the 16 GB of its
-    // device copy); a Hugging Face folder's are loaded whole and handed over one by one.
+    // device copy); a Hugging Face folder's are read from their shards the same way.
     let (model, mut stream) = moa::model::WeightStream::open(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
@@ -705,7 +702,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             )?),
         }
     };
-    // The weights are on the device: a Hugging Face folder's host copy goes with the stream.
     drop(stream);
     // Say where the attention kernels came from: with --kernels they are moa-compile's
     // files, which the plan name alone does not tell.

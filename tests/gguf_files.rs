@@ -451,26 +451,7 @@ fn every_block_32_and_float_type_loads_to_its_values() {
             }
             let n = moa_name(name);
             let w = &got.weights;
-            let loaded = match n.as_str() {
-                "token_embd" => &w.token_embd,
-                "output_norm" => &w.output_norm,
-                _ => {
-                    let (l, part) = n.strip_prefix("blk.").unwrap().split_once('.').unwrap();
-                    let l = &w.layers[l.parse::<usize>().unwrap()];
-                    match part {
-                        "attn_norm" => &l.attn_norm,
-                        "attn_q" => &l.attn_q,
-                        "attn_k" => &l.attn_k,
-                        "attn_v" => &l.attn_v,
-                        "attn_output" => &l.attn_output,
-                        "ffn_norm" => &l.ffn_norm,
-                        "ffn_gate" => &l.ffn_gate,
-                        "ffn_up" => &l.ffn_up,
-                        "ffn_down" => &l.ffn_down,
-                        other => panic!("{other}"),
-                    }
-                }
-            };
+            let loaded = w.tensor(&n).unwrap_or_else(|| panic!("{n}"));
             assert_eq!(loaded.data, v, "{ty:?} {name}");
         }
     }

@@ -27,17 +27,7 @@ fn names(m: &Model) -> Vec<String> {
         v.push("output".into());
     }
     for i in 0..m.config.n_layers {
-        for f in [
-            "attn_norm",
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_norm",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
+        for f in moa::model::LayerWeights::FIELDS {
             v.push(format!("blk.{i}.{f}"));
         }
     }

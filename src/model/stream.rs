@@ -19,7 +19,7 @@ use std::path::Path;
 use super::config::LlamaConfig;
 use super::gguf::{self, GgufFile};
 use super::safetensors::HfTensors;
-use super::weights::{HostTensor, LayerWeights, Weights};
+use super::weights::{HostTensor, Weights};
 use super::{Model, ModelError, ModelFormat};
 
 /// A model's weights left in its file until an engine's upload reads them
@@ -142,9 +142,10 @@ impl<'a> WeightFeed<'a> {
         match self {
             WeightFeed::Borrowed(w) => {
                 let w: &'a Weights = w;
-                tensor(w, name).map(Cow::Borrowed).ok_or_else(missing)
+                w.tensor(name).map(Cow::Borrowed).ok_or_else(missing)
             }
-            WeightFeed::Owned(w) => slot(w, name)
+            WeightFeed::Owned(w) => w
+                .tensor_mut(name)
                 .map(|t| Cow::Owned(std::mem::take(t)))
                 .ok_or_else(missing),
             WeightFeed::Stream(s) => s.take(name, shape).map(Cow::Owned),
@@ -160,66 +161,6 @@ impl<'a> WeightFeed<'a> {
             WeightFeed::Stream(s) => match &s.source {
                 Source::Gguf { config, .. } | Source::Hf { config, .. } => !config.tied_embeddings,
             },
-        }
-    }
-}
-
-/// The layer field `field` of `l` (a name of [`super::weights::layer_specs`]).
-fn layer_field<'w>(l: &'w LayerWeights, field: &str) -> Option<&'w HostTensor> {
-    Some(match field {
-        "attn_norm" => &l.attn_norm,
-        "attn_q" => &l.attn_q,
-        "attn_k" => &l.attn_k,
-        "attn_v" => &l.attn_v,
-        "attn_output" => &l.attn_output,
-        "ffn_norm" => &l.ffn_norm,
-        "ffn_gate" => &l.ffn_gate,
-        "ffn_up" => &l.ffn_up,
-        "ffn_down" => &l.ffn_down,
-        _ => return None,
-    })
-}
-
-/// `blk.{i}.{field}` as (layer, field).
-fn layer_name(name: &str) -> Option<(usize, &str)> {
-    let (i, field) = name.strip_prefix("blk.")?.split_once('.')?;
-    Some((i.parse().ok()?, field))
-}
-
-/// Tensor `name` of `w`.
-fn tensor<'w>(w: &'w Weights, name: &str) -> Option<&'w HostTensor> {
-    match name {
-        "token_embd" => Some(&w.token_embd),
-        "output_norm" => Some(&w.output_norm),
-        "output" => w.output.as_ref(),
-        _ => {
-            let (i, field) = layer_name(name)?;
-            layer_field(w.layers.get(i)?, field)
-        }
-    }
-}
-
-/// Tensor `name` of `w`, to move out of.
-fn slot<'w>(w: &'w mut Weights, name: &str) -> Option<&'w mut HostTensor> {
-    match name {
-        "token_embd" => Some(&mut w.token_embd),
-        "output_norm" => Some(&mut w.output_norm),
-        "output" => w.output.as_mut(),
-        _ => {
-            let (i, field) = layer_name(name)?;
-            let l = w.layers.get_mut(i)?;
-            Some(match field {
-                "attn_norm" => &mut l.attn_norm,
-                "attn_q" => &mut l.attn_q,
-                "attn_k" => &mut l.attn_k,
-                "attn_v" => &mut l.attn_v,
-                "attn_output" => &mut l.attn_output,
-                "ffn_norm" => &mut l.ffn_norm,
-                "ffn_gate" => &mut l.ffn_gate,
-                "ffn_up" => &mut l.ffn_up,
-                "ffn_down" => &mut l.ffn_down,
-                _ => return None,
-            })
         }
     }
 }

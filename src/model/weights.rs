@@ -74,7 +74,81 @@ pub struct Weights {
     pub output: Option<HostTensor>,
 }
 
+impl LayerWeights {
+    /// The GGUF field names of a layer's tensors (`blk.{i}.<field>.weight`), in the order
+    /// of [`Self::tensors`].
+    pub const FIELDS: [&'static str; 9] = [
+        "attn_norm",
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_output",
+        "ffn_norm",
+        "ffn_gate",
+        "ffn_up",
+        "ffn_down",
+    ];
+
+    /// The layer's tensors in the order of [`Self::FIELDS`].
+    pub fn tensors(&self) -> [&HostTensor; 9] {
+        [
+            &self.attn_norm,
+            &self.attn_q,
+            &self.attn_k,
+            &self.attn_v,
+            &self.attn_output,
+            &self.ffn_norm,
+            &self.ffn_gate,
+            &self.ffn_up,
+            &self.ffn_down,
+        ]
+    }
+
+    /// [`Self::tensors`], to change or move out of.
+    pub fn tensors_mut(&mut self) -> [&mut HostTensor; 9] {
+        [
+            &mut self.attn_norm,
+            &mut self.attn_q,
+            &mut self.attn_k,
+            &mut self.attn_v,
+            &mut self.attn_output,
+            &mut self.ffn_norm,
+            &mut self.ffn_gate,
+            &mut self.ffn_up,
+            &mut self.ffn_down,
+        ]
+    }
+}
+
 impl Weights {
+    /// The tensor of GGUF name `name` without `.weight` (`token_embd`, `output_norm`,
+    /// `output`, `blk.{i}.{field}` with a field of [`LayerWeights::FIELDS`]); `None` for a
+    /// name the model does not have (`output` when tied, a layer past the last).
+    pub fn tensor(&self, name: &str) -> Option<&HostTensor> {
+        match name {
+            "token_embd" => Some(&self.token_embd),
+            "output_norm" => Some(&self.output_norm),
+            "output" => self.output.as_ref(),
+            _ => {
+                let (i, f) = layer_field_name(name)?;
+                Some(self.layers.get(i)?.tensors()[f])
+            }
+        }
+    }
+
+    /// [`Self::tensor`], to change or move out of.
+    pub fn tensor_mut(&mut self, name: &str) -> Option<&mut HostTensor> {
+        match name {
+            "token_embd" => Some(&mut self.token_embd),
+            "output_norm" => Some(&mut self.output_norm),
+            "output" => self.output.as_mut(),
+            _ => {
+                let (i, f) = layer_field_name(name)?;
+                self.layers.get_mut(i)?.tensors_mut().into_iter().nth(f)
+            }
+        }
+    }
+
     /// The output projection `[vocab, hidden]` (the embedding when tied).
     pub fn lm_head(&self) -> &HostTensor {
         self.output.as_ref().unwrap_or(&self.token_embd)
@@ -82,27 +156,19 @@ impl Weights {
 
     /// Total number of f32 values (the size of an upload, in elements).
     pub fn n_values(&self) -> usize {
-        let layer = |l: &LayerWeights| {
-            [
-                &l.attn_norm,
-                &l.attn_q,
-                &l.attn_k,
-                &l.attn_v,
-                &l.attn_output,
-                &l.ffn_norm,
-                &l.ffn_gate,
-                &l.ffn_up,
-                &l.ffn_down,
-            ]
-            .iter()
-            .map(|t| t.data.len())
-            .sum::<usize>()
-        };
+        let layer = |l: &LayerWeights| l.tensors().iter().map(|t| t.data.len()).sum::<usize>();
         self.token_embd.data.len()
             + self.output_norm.data.len()
             + self.output.as_ref().map_or(0, |t| t.data.len())
             + self.layers.iter().map(layer).sum::<usize>()
     }
+}
+
+/// `blk.{i}.{field}` as (i, the field's index in [`LayerWeights::FIELDS`]).
+fn layer_field_name(name: &str) -> Option<(usize, usize)> {
+    let (i, field) = name.strip_prefix("blk.")?.split_once('.')?;
+    let f = LayerWeights::FIELDS.iter().position(|&n| n == field)?;
+    Some((i.parse().ok()?, f))
 }
 
 /// The tensors of a layer, by GGUF name, with the shape each must have.

@@ -54,38 +54,35 @@ impl WeightStream {
     /// # Errors
     /// [`Model::load`]'s, for the same file.
     pub fn open(path: &Path) -> Result<(Model, WeightStream), ModelError> {
-        match ModelFormat::detect(path)? {
+        let format = ModelFormat::detect(path)?;
+        let (source, config, special) = match format {
             ModelFormat::Gguf => {
                 let (file, config, special) = gguf::open_checked(path)?;
-                let model = Model {
-                    path: path.to_path_buf(),
-                    format: ModelFormat::Gguf,
-                    config: config.clone(),
-                    weights: Weights::default(),
-                    special,
-                };
+                let file = Box::new(file);
                 let source = Source::Gguf {
-                    file: Box::new(file),
-                    config,
+                    file,
+                    config: config.clone(),
                 };
-                Ok((model, WeightStream { source }))
+                (source, config, special)
             }
             ModelFormat::HfFolder => {
                 let (tensors, config, special) = HfTensors::open(path)?;
-                let model = Model {
-                    path: path.to_path_buf(),
-                    format: ModelFormat::HfFolder,
-                    config: config.clone(),
-                    weights: Weights::default(),
-                    special,
-                };
+                let tensors = Box::new(tensors);
                 let source = Source::Hf {
-                    tensors: Box::new(tensors),
-                    config,
+                    tensors,
+                    config: config.clone(),
                 };
-                Ok((model, WeightStream { source }))
+                (source, config, special)
             }
-        }
+        };
+        let model = Model {
+            path: path.to_path_buf(),
+            format,
+            config,
+            weights: Weights::default(),
+            special,
+        };
+        Ok((model, WeightStream { source }))
     }
 
     /// Tensor `name` of `shape`, read from the model's file.

@@ -1,7 +1,7 @@
 //! Llama models from Hugging Face folders: `config.json` plus `*.safetensors` (one file or
 //! shards listed in `model.safetensors.index.json`), any float dtype converted to f32. Q/K
 //! rows are already in the half-split RoPE layout moa uses. Each tensor is read from its
-//! file at the byte range its checked header gives ([`HfTensors`]), so no shard is held
+//! file at the byte range its checked header gives (`HfTensors`), so no shard is held
 //! whole.
 
 #![warn(missing_docs)]

@@ -25,22 +25,7 @@ common::cli::tagged!();
 /// 1024-token context: 2 layers, 4 query / 2 KV heads of 16, seed 5. Its pass-key prompt
 /// takes about 230 tokens, so calibration lengths of 246 tokens and more are allowed.
 fn model_1k(dir: &Path) -> PathBuf {
-    use moa::model::random;
-    let config = moa::model::LlamaConfig {
-        name: None,
-        n_layers: 2,
-        hidden_size: 64,
-        ffn_size: 96,
-        q_heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        vocab_size: 300,
-        context_length: 1024,
-        rope_scaling: None,
-        ..random::like("smollm2-135m").unwrap()
-    };
-    random::write_hf_folder(&random::random_model(&config, 5), dir).unwrap();
-    dir.to_path_buf()
+    common::cli::tiny_model_of(dir, 1024, 5)
 }
 
 /// `moa calib --source repeat` with quote samples (every third: `--samples 3` or more) is

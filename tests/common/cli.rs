@@ -73,6 +73,11 @@ pub fn fixture_gqa() -> String {
 /// config.json and a byte-level tokenizer) at `dir`: 2 layers, 4 query / 2 KV heads of
 /// 16, a 256-token context, seed 7. Small enough to generate in a second on lavapipe.
 pub fn tiny_model(dir: &Path) -> std::path::PathBuf {
+    tiny_model_of(dir, 256, 7)
+}
+
+/// [`tiny_model`]'s shape with a context of `context_length` tokens and weights of `seed`.
+pub fn tiny_model_of(dir: &Path, context_length: usize, seed: u64) -> std::path::PathBuf {
     use moa::model::random;
     let config = moa::model::LlamaConfig {
         name: None,
@@ -83,11 +88,11 @@ pub fn tiny_model(dir: &Path) -> std::path::PathBuf {
         kv_heads: 2,
         head_dim: 16,
         vocab_size: 300,
-        context_length: 256,
+        context_length,
         rope_scaling: None,
         ..random::like("smollm2-135m").unwrap()
     };
-    random::write_hf_folder(&random::random_model(&config, 7), dir).unwrap();
+    random::write_hf_folder(&random::random_model(&config, seed), dir).unwrap();
     dir.to_path_buf()
 }
 

@@ -17,6 +17,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::Device;
 
 use super::config::{ConfigKeys, LlamaConfig, RopeScaling};
+use super::qmatrix::{QuantMatrix, QuantType};
 use super::weights::{assemble, check_layer_count, check_shape, unpermute_rope_rows, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
@@ -368,6 +369,91 @@ impl GgufFile {
             .map_err(|e| bad(format!("reading {bytes} bytes at offset {start}: {e}")))?;
         decode(&raw).map(Some).map_err(bad)
     }
+
+    /// Tensor `name`'s blocks as a [`QuantMatrix`], for a 2-D tensor of a type that layout
+    /// takes ([`QuantType`]); `None` for any other type (F16, Q5_K, ...) or shape.
+    /// Errors: a shape other than `expected`, rows that are not whole blocks, a short file.
+    pub fn read_quant(
+        &mut self,
+        name: &str,
+        expected: &[usize],
+    ) -> Result<Option<QuantMatrix>, ModelError> {
+        use candle_core::quantized::GgmlDType;
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(found) = self.tensor_shape(name) else {
+            return Ok(None);
+        };
+        check_shape(&self.path, name, expected, &found)?;
+        let Some(info) = self.content.tensor_infos.get(name) else {
+            return Ok(None);
+        };
+        let t = match info.ggml_dtype {
+            GgmlDType::Q4_0 => QuantType::Q4_0,
+            GgmlDType::Q4_1 => QuantType::Q4_1,
+            GgmlDType::Q8_0 => QuantType::Q8_0,
+            GgmlDType::Q4K => QuantType::Q4K,
+            GgmlDType::Q6K => QuantType::Q6K,
+            _ => return Ok(None),
+        };
+        let [rows, cols] = found[..] else {
+            return Ok(None);
+        };
+        let bad = |message: String| ModelError::Format {
+            path: self.path.clone(),
+            message: format!("tensor `{name}` ({t:?}): {message}"),
+        };
+        let (block, block_bytes) = t.block();
+        if !cols.is_multiple_of(block) {
+            return Err(bad(format!(
+                "rows of {cols} weights: {t:?} rows must be whole blocks of {block}"
+            )));
+        }
+        let bytes = rows * cols / block * block_bytes;
+        let start = self.content.tensor_data_offset + info.offset;
+        let mut raw = vec![0u8; bytes];
+        self.reader
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| self.reader.read_exact(&mut raw))
+            .map_err(|e| bad(format!("reading {bytes} bytes at offset {start}: {e}")))?;
+        QuantMatrix::from_gguf(t, &raw, rows, cols)
+            .map(Some)
+            .map_err(bad)
+    }
+}
+
+/// [`read_weight`] for a quantized upload: the tensor's blocks as a [`QuantMatrix`] with
+/// the Q and K rows in Hugging Face's RoPE order, or `None` where the engine must take
+/// the f32 tensor instead: a type [`QuantMatrix`] does not take, a missing tensor, or a
+/// scale that is not finite (so [`read_weight`] reports it in its own words).
+pub(crate) fn read_weight_quant(
+    g: &mut GgufFile,
+    config: &LlamaConfig,
+    name: &str,
+    shape: &[usize],
+) -> Result<Option<QuantMatrix>, ModelError> {
+    let Some(m) = g.read_quant(&format!("{name}.weight"), shape)? else {
+        return Ok(None);
+    };
+    if m.non_finite().is_some() {
+        return Ok(None);
+    }
+    let head_dim = config.head_dim;
+    let heads = if name.ends_with(".attn_q") {
+        config.q_heads
+    } else if name.ends_with(".attn_k") {
+        config.kv_heads
+    } else {
+        return Ok(Some(m));
+    };
+    if heads * head_dim != m.rows {
+        return Ok(None);
+    }
+    // As `unpermute_rope_rows`: HF row s·half + j of a head comes from GGUF row 2j + s.
+    let half = head_dim / 2;
+    Ok(Some(m.reorder_rows(|r| {
+        let (h, r) = (r / head_dim, r % head_dim);
+        h * head_dim + 2 * (r % half) + r / half
+    })))
 }
 
 pub(crate) fn value_to_u64(v: &Value) -> Option<u64> {

@@ -4,7 +4,8 @@
 //!
 //! One file per job: [`config`] (shapes), [`weights`] (the host-side f32 tensors and the
 //! RoPE layout convention), [`gguf`] and [`safetensors`] (the two file formats), [`stream`]
-//! (weights handed to an engine one tensor at a time),
+//! (weights handed to an engine one tensor at a time), [`qmatrix`] (quantized matrices as the
+//! wgpu engine keeps them on the device),
 //! [`tokenizer`], [`chat`], [`fetch`] (the default SmolLM2 model) and [`reference`](mod@reference) (the CPU
 //! forward pass). The conventions are written in `docs/MODEL.md`.
 
@@ -15,6 +16,7 @@ pub mod config;
 pub mod fetch;
 pub mod gguf;
 mod gguf_header;
+pub mod qmatrix;
 pub mod quant;
 pub mod random;
 pub mod reference;
@@ -31,6 +33,7 @@ pub use fetch::{
     cache_dir, default_model_path, fetch_default_model, FetchOutcome, DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_SHA256,
 };
+pub use qmatrix::{QuantMatrix, QuantType};
 pub use reference::{CpuReference, KvCache, Masking};
 pub use stream::{WeightFeed, WeightStream};
 pub use tokenizer::ModelTokenizer;

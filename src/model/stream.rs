@@ -18,6 +18,7 @@ use std::path::Path;
 
 use super::config::LlamaConfig;
 use super::gguf::{self, GgufFile};
+use super::qmatrix::QuantMatrix;
 use super::safetensors::HfTensors;
 use super::weights::{HostTensor, Weights};
 use super::{Model, ModelError, ModelFormat};
@@ -107,6 +108,26 @@ impl WeightStream {
             Source::Hf { tensors, .. } => tensors.read(name, shape),
         }
     }
+
+    /// Tensor `name` of `shape` in its file's quantization ([`QuantMatrix`]), Q and K rows
+    /// in Hugging Face's RoPE order; `None` where [`Self::take`] must give it instead: a
+    /// Hugging Face folder, a GGUF type [`QuantMatrix`] does not take, or a scale that is
+    /// not finite (which [`Self::take`] reports).
+    ///
+    /// # Errors
+    /// [`Self::take`]'s, for the same file.
+    pub fn take_quant(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<Option<QuantMatrix>, ModelError> {
+        match &mut self.source {
+            Source::Gguf { file, config } => {
+                gguf::read_weight_quant(file, config, name, shape).map_err(gguf::name_with_suffix)
+            }
+            Source::Hf { .. } => Ok(None),
+        }
+    }
 }
 
 /// Where an engine's upload takes each host tensor from: weights the caller keeps
@@ -146,6 +167,23 @@ impl<'a> WeightFeed<'a> {
                 .map(|t| Cow::Owned(std::mem::take(t)))
                 .ok_or_else(missing),
             WeightFeed::Stream(s) => s.take(name, shape).map(Cow::Owned),
+        }
+    }
+
+    /// Tensor `name` of `shape` in its file's quantization, where the feed is a GGUF
+    /// stream and the type is one [`QuantMatrix`] takes ([`WeightStream::take_quant`]);
+    /// `None` otherwise (weights in memory are f32).
+    ///
+    /// # Errors
+    /// [`WeightStream::take_quant`]'s.
+    pub fn quantized(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<Option<QuantMatrix>, ModelError> {
+        match self {
+            WeightFeed::Stream(s) => s.take_quant(name, shape),
+            _ => Ok(None),
         }
     }
 

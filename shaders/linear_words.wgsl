@@ -14,10 +14,12 @@
 // benches/RESULTS.md "Session 55").
 // Weights are row-major [n_out, k] (PyTorch Linear layout); the host takes this shader
 // only where k is a multiple of 8 (a row starts on a word). The host prepends
-// `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused) and one of the two
+// `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused) and one of the three
 // weight sources, which bind `w` and define `load_w8(col, i)`: linear_words_buffer.wgsl
-// (a storage buffer) or linear_words_texture.wgsl (an rgba32uint texture: on llvmpipe a
-// storage load is a gather lane by lane and a texture load is vectorized, DESIGN.md §7).
+// (a storage buffer), linear_words_texture.wgsl (an rgba32uint texture: on llvmpipe a
+// storage load is a gather lane by lane and a texture load is vectorized, DESIGN.md §7)
+// or quant_weights.wgsl + linear_words_quant.wgsl (a GGUF quantization kept as it is,
+// model::QuantMatrix).
 
 override ROWS: u32 = 1u;
 

@@ -34,13 +34,14 @@ struct Params {
     // bindings (DESIGN.md §7) writes its slice of each output row.
     out_stride: u32,
     col_offset: u32,
-    // Unused (the host writes 0).
-    pad: u32,
+    // Quantized weights' format (quant_weights.wgsl); 0 for weights in the storage type.
+    quant: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<xtype>;
-@group(0) @binding(2) var<storage, read> w: array<wtype>;
+// Binding 2 (w) and load_w(col, i) come from the weight source prepended by the host:
+// matvec_weights.wgsl (the storage type) or quant_weights.wgsl + matvec_weights_quant.wgsl.
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 // INPUT_MODE 1 only (bound to a dummy otherwise).
@@ -66,11 +67,6 @@ fn load_x(row: u32, i: u32) -> vec4<f32> {
         return g / (1.0 + exp(-g)) * load4(o + params.k);
     }
     return load4(row * params.k + i);
-}
-
-fn load_w(col: u32, i: u32) -> vec4<f32> {
-    let o = col * params.k + i;
-    return vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
 }
 
 // Accumulates the block of rows t0..t0+ROW_BLOCK (clamped) × the 4 output columns

@@ -15,5 +15,7 @@ struct ProductParams {
     // bindings (DESIGN.md §7) writes its slice of each output row.
     out_stride: u32,
     col_offset: u32,
-    _pad0: u32,
+    // Quantized weights' format (quant_weights.wgsl: linear_words_quant.wgsl only); 0
+    // elsewhere.
+    quant: u32,
 }

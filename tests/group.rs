@@ -92,6 +92,8 @@ mod prefill_bf16_rounding;
 mod profile;
 #[path = "prompt_pipe.rs"]
 mod prompt_pipe;
+#[path = "quant_weights.rs"]
+mod quant_weights;
 #[path = "quantized_user.rs"]
 mod quantized_user;
 #[path = "resume.rs"]

@@ -73,6 +73,20 @@ pub const LINEAR_WORDS_TEXTURE: Shader = Shader {
         include_str!("../../shaders/linear_words.wgsl")
     ),
 };
+/// [`LINEAR_WORDS`] with quantized weights (`quant_weights.wgsl` +
+/// `linear_words_quant.wgsl`: codes at binding 2, each group's (scale, offset) at binding
+/// 12, the format in the parameters' `quant` word; [`crate::model::QuantMatrix`]): every
+/// product of an engine that keeps a GGUF file's quantization where split-K products are
+/// off (CPU adapters), and the many-row products elsewhere.
+pub const LINEAR_WORDS_QUANT: Shader = Shader {
+    name: "linear_words.wgsl",
+    entry_point: "moa_linear_words",
+    source: concat!(
+        include_str!("../../shaders/quant_weights.wgsl"),
+        include_str!("../../shaders/linear_words_quant.wgsl"),
+        include_str!("../../shaders/linear_words.wgsl")
+    ),
+};
 /// `linear_tiled.wgsl`: [`LINEAR`]'s product for GPU adapters without matrix units, a
 /// 64 × 64 output tile per workgroup of 16 × 16 invocations with K staged through
 /// workgroup memory 16 at a time (any K), so each weight is read once per 64 rows.
@@ -87,13 +101,31 @@ pub const LINEAR_TILED: Shader = Shader {
 pub const MATVEC: Shader = Shader {
     name: "matvec.wgsl",
     entry_point: "moa_matvec",
-    source: include_str!("../../shaders/matvec.wgsl"),
+    source: concat!(
+        include_str!("../../shaders/matvec_weights.wgsl"),
+        include_str!("../../shaders/matvec.wgsl")
+    ),
+};
+/// [`MATVEC`] with quantized weights (`quant_weights.wgsl` + `matvec_weights_quant.wgsl`,
+/// bindings as [`LINEAR_WORDS_QUANT`]'s): the decode products of an engine that keeps a
+/// GGUF file's quantization, where split-K products are on.
+pub const MATVEC_QUANT: Shader = Shader {
+    name: "matvec.wgsl",
+    entry_point: "moa_matvec",
+    source: concat!(
+        include_str!("../../shaders/quant_weights.wgsl"),
+        include_str!("../../shaders/matvec_weights_quant.wgsl"),
+        include_str!("../../shaders/matvec.wgsl")
+    ),
 };
 /// `matvec.wgsl`'s QKV product with RoPE and the KV-cache write in its epilogue.
 pub const MATVEC_ROPE: Shader = Shader {
     name: "matvec.wgsl",
     entry_point: "moa_matvec_rope",
-    source: include_str!("../../shaders/matvec.wgsl"),
+    source: concat!(
+        include_str!("../../shaders/matvec_weights.wgsl"),
+        include_str!("../../shaders/matvec.wgsl")
+    ),
 };
 /// The decode products on subgroups (`matvec_sg.wgsl`: one subgroup per 4 columns × 16
 /// rows, reduced by a butterfly of `subgroupShuffleXor`), for adapters with the `SUBGROUP` feature and one
@@ -167,8 +199,10 @@ pub const ALL: &[Shader] = &[
     LINEAR,
     LINEAR_WORDS,
     LINEAR_WORDS_TEXTURE,
+    LINEAR_WORDS_QUANT,
     LINEAR_TILED,
     MATVEC,
+    MATVEC_QUANT,
     MATVEC_ROPE,
     MATVEC_SG,
     MATVEC_SG_ROPE,

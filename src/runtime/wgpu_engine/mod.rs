@@ -100,6 +100,9 @@ pub struct WgpuEngine {
     /// [`Self::texture_weights`] without the storage copies: no path of this engine reads
     /// them ([`Self::texture_only_weights`]).
     texture_only: bool,
+    /// Whether any layer matrix is on the device in its file's quantization
+    /// ([`weights::Part::quant`], `MOA_WGPU_QUANT_WEIGHTS`).
+    quant_weights: bool,
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
     subgroup: Option<u32>,
@@ -439,6 +442,10 @@ impl WgpuEngine {
         let texture_weights =
             storage == StorageType::F16 && options.texture_weights.unwrap_or(cpu && words_only);
         let texture_only = texture_weights && words_only;
+        // Quantized weights where asked (`auto` = off: on lavapipe they cost 20% of the
+        // SmolLM2 decode step for 34% less memory, session 58); only a streamed GGUF file
+        // has any to keep.
+        let quant_asked = options.quant_weights.unwrap_or(false);
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
             max_height: device.limits().max_texture_dimension_2d,
@@ -454,6 +461,7 @@ impl WgpuEngine {
             options.rope_tokens,
             options.tiled_block,
             texture_weights,
+            quant_asked,
             &fit_shapes(
                 &options,
                 &config,
@@ -472,6 +480,7 @@ impl WgpuEngine {
             max_binding,
             texture_shape,
             !texture_only,
+            quant_asked,
         )?;
         let DeviceWeights {
             embed,
@@ -480,6 +489,11 @@ impl WgpuEngine {
             layers,
             bytes: weight_bytes,
         } = weights;
+        let quant_weights = layers.iter().any(|l| {
+            [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down]
+                .iter()
+                .any(|m| m.quantized())
+        });
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
             size: 16,
@@ -585,6 +599,7 @@ impl WgpuEngine {
             tiled_products,
             texture_weights,
             texture_only,
+            quant_weights,
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: options.subgroup_matvec,
             coop,
@@ -848,6 +863,7 @@ impl WgpuEngine {
             self.options.rope_tokens,
             self.options.tiled_block,
             self.texture_weights,
+            self.quant_weights,
             &fit_shapes(
                 &self.options,
                 &self.config,
@@ -916,7 +932,15 @@ impl WgpuEngine {
     /// f16 weights), a note that it is not applied: `--f32` with it said nothing of the
     /// setting (session 56).
     pub fn decode_products(&self) -> String {
-        let form = self.decode_products_form();
+        let mut form = self.decode_products_form();
+        if self.quant_weights {
+            form += "; layer matrices kept in their GGUF quantization (MOA_WGPU_QUANT_WEIGHTS: \
+                     quant_weights.wgsl in linear_words.wgsl and matvec.wgsl)";
+        } else if self.options.quant_weights == Some(true) {
+            form += "; MOA_WGPU_QUANT_WEIGHTS=1 not applied (no layer matrix came as Q4_0, \
+                     Q4_1, Q8_0, Q4_K or Q6_K blocks: only a GGUF file streamed to the engine, \
+                     as `moa generate` loads it, has them)";
+        }
         if self.options.texture_weights == Some(true) && !self.texture_weights {
             return form
                 + "; MOA_WGPU_TEXTURE_WEIGHTS=1 not applied (the textures hold f16 weights, and \

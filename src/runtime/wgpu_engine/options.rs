@@ -458,6 +458,18 @@ pub struct WgpuEngineOptions {
     /// is kept beside them (twice the memory), so `1` there only helps the products that
     /// `linear_words.wgsl` runs.
     pub texture_weights: Option<bool>,
+    /// `MOA_WGPU_QUANT_WEIGHTS` (default `auto`: off, measured below): a GGUF file's
+    /// quantized layer matrices (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K) kept in their quantization
+    /// on the device ([`crate::model::QuantMatrix`]: 0.75 bytes a weight for the 4-bit
+    /// types against f16's 2), read by `linear_words.wgsl` and `matvec.wgsl`'s quantized
+    /// forms. Only a streamed model ([`crate::ModelRef::Streamed`], what `moa
+    /// generate` loads) has its file's blocks to keep; the embedding and the LM head stay
+    /// in the storage type. Those products replace the subgroup, matrix-unit and fused
+    /// RoPE forms for the quantized matrices. On lavapipe (SmolLM2 Q4_1, `moa generate`,
+    /// session 58): peak memory 767 → 503 MB, the same tokens, decode 11.7–14.6 → 10.1–10.8
+    /// tok/s (the f16 weights are read from textures, the codes from storage buffers, which
+    /// llvmpipe gathers lane by lane).
+    pub quant_weights: Option<bool>,
     /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
     /// ([`super::DecodeStats::summary`]) to stderr when it ends.
     pub print_stats: bool,
@@ -674,6 +686,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_score_regs: true,
             warm_up: None,
             texture_weights: None,
+            quant_weights: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
             coop_head_tiles: 2,
@@ -831,6 +844,7 @@ impl WgpuEngineOptions {
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             texture_weights: tristate(env, "MOA_WGPU_TEXTURE_WEIGHTS")?,
+            quant_weights: tristate(env, "MOA_WGPU_QUANT_WEIGHTS")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
                 env,
@@ -1302,6 +1316,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_SCORE_REGS",
     "MOA_WGPU_WARM",
     "MOA_WGPU_TEXTURE_WEIGHTS",
+    "MOA_WGPU_QUANT_WEIGHTS",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
     "MOA_WGPU_COOP_HEAD_TILES",

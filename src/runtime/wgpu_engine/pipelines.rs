@@ -477,6 +477,33 @@ pub(super) struct Pipelines {
     pub(super) argmax_blocks: wgpu::ComputePipeline,
     pub(super) argmax_finish: wgpu::ComputePipeline,
     pub(super) sample: wgpu::ComputePipeline,
+    /// The products of quantized weights, where the engine keeps them
+    /// (`MOA_WGPU_QUANT_WEIGHTS`).
+    pub(super) quant: Option<QuantPipes>,
+}
+
+/// The products over quantized weights ([`super::weights::QuantPart`]): `linear_words.wgsl`
+/// and `matvec.wgsl` with `quant_weights.wgsl` as their weight source. Every pipeline is
+/// `[plain input, attention input]` or by `matvec.wgsl`'s INPUT_MODE.
+pub(super) struct QuantPipes {
+    /// `linear_words.wgsl` at [`LINEAR_WORDS_ROWS`] rows an invocation: the many-row
+    /// products (and the few-row ones where split-K products are off).
+    pub(super) words: [(u32, [wgpu::ComputePipeline; 2]); 4],
+    /// `matvec.wgsl` at INPUT_MODE 0 (f32 input), 0 (attention input), 1 (RMSNorm) and 2
+    /// (SwiGLU), [`Pipelines::row_block`] rows a workgroup.
+    pub(super) matvec: [wgpu::ComputePipeline; 4],
+}
+
+impl QuantPipes {
+    /// The `linear_words.wgsl` form for `rows` rows ([`LinearWords::form`]'s rule): rows an
+    /// invocation and the pipelines.
+    pub(super) fn words(&self, rows: usize) -> &(u32, [wgpu::ComputePipeline; 2]) {
+        self.words
+            .iter()
+            .rev()
+            .find(|(r, _)| *r as usize <= rows)
+            .unwrap_or(&self.words[0])
+    }
 }
 
 impl Pipelines {
@@ -500,6 +527,7 @@ impl Pipelines {
         rope_tokens: u32,
         tiled_block: u32,
         textures: bool,
+        quant: bool,
         fit: &[(usize, (u32, u32))],
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
@@ -745,6 +773,32 @@ impl Pipelines {
             argmax_blocks: pipe(shaders::ARGMAX_BLOCKS, types)?,
             argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,
             sample: pipe(shaders::SAMPLE, types)?,
+            quant: if quant {
+                let attn = Types {
+                    input: storage,
+                    ..types
+                };
+                let words = |rows: u32| -> Result<(u32, [wgpu::ComputePipeline; 2]), EngineError> {
+                    let c = [("ROWS", f64::from(rows))];
+                    let s = shaders::LINEAR_WORDS_QUANT;
+                    Ok((rows, [pipe_with(s, types, &c)?, pipe_with(s, attn, &c)?]))
+                };
+                let mq = shaders::MATVEC_QUANT;
+                let mode =
+                    |t: Types, m: f64| pipe_with(mq, t, &[("INPUT_MODE", m), ("ROW_BLOCK", rb)]);
+                let [a, b, c, e] = LINEAR_WORDS_ROWS;
+                Some(QuantPipes {
+                    words: [words(a)?, words(b)?, words(c)?, words(e)?],
+                    matvec: [
+                        mode(types, 0.0)?,
+                        mode(attn, 0.0)?,
+                        mode(types, 1.0)?,
+                        mode(types, 2.0)?,
+                    ],
+                })
+            } else {
+                None
+            },
         })
     }
 }

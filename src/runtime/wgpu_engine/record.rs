@@ -190,7 +190,9 @@ impl WgpuEngine {
     /// multiple of 4 and every part of the split QKV weight must start on a head.
     fn rope_fuses(&self, wqkv: &Matrix) -> bool {
         let hd = self.config.head_dim;
+        // Quantized weights have no RoPE epilogue form (`QuantPipes`).
         hd.is_multiple_of(4)
+            && !wqkv.quantized()
             && wqkv
                 .parts
                 .iter()
@@ -235,6 +237,10 @@ impl WgpuEngine {
         };
         for part in &w.parts {
             let n_out = part.rows;
+            if let Some(q) = &part.quant {
+                self.quant_linear(d, input, x, (part, q), residual, out, rows, (k, n_total))?;
+                continue;
+            }
             let params = self.uniform(&[
                 rows as u32,
                 k as u32,
@@ -359,6 +365,75 @@ impl WgpuEngine {
                 ],
             ));
         }
+        Ok(())
+    }
+
+    /// [`Self::linear`]'s dispatch for one quantized part ([`super::weights::QuantPart`]):
+    /// `matvec.wgsl`'s quantized form where the pass fuses (few rows, split-K products on;
+    /// RMSNorm and SwiGLU fused into its input as the storage form does), else
+    /// `linear_words.wgsl`'s. Bindings as theirs, plus the groups' (scale, offset) at 12
+    /// and the format in the parameters' last word. Errors: an engine built without the
+    /// quantized pipelines (a part cannot be quantized then).
+    #[allow(clippy::too_many_arguments)]
+    fn quant_linear(
+        &self,
+        d: &mut Vec<Dispatch>,
+        input: Input,
+        x: View,
+        (part, q): (&super::weights::Part, &super::weights::QuantPart),
+        residual: Option<View>,
+        out: View,
+        rows: usize,
+        (k, n_total): (usize, usize),
+    ) -> Result<(), EngineError> {
+        let pipes = self.pipes.quant.as_ref().ok_or_else(|| {
+            EngineError::Input("quantized weights without their products' pipelines".into())
+        })?;
+        let n_out = part.rows as u32;
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            n_out,
+            u32::from(residual.is_some()),
+            self.config.rms_norm_eps.to_bits(),
+            n_total as u32,
+            part.row0 as u32,
+            q.format,
+        ]);
+        let mut bound: Vec<(u32, View)> = vec![
+            (0, (&params).into()),
+            (1, x),
+            (2, (&q.codes).into()),
+            (3, residual.unwrap_or((&self.dummy).into())),
+            (4, out),
+            (12, (&q.params).into()),
+        ];
+        if self.fuses(rows) {
+            let (pipe, norm) = match input {
+                Input::Plain => (&pipes.matvec[0], &self.dummy),
+                Input::Attention => (&pipes.matvec[1], &self.dummy),
+                Input::Norm(weight) => (&pipes.matvec[2], weight),
+                Input::SwiGlu => (&pipes.matvec[3], &self.dummy),
+            };
+            bound.push((5, norm.into()));
+            let groups = [
+                n_out.div_ceil(4),
+                (rows as u32).div_ceil(self.pipes.row_block),
+                1,
+            ];
+            d.push(self.dispatch_bound(pipe, &bound, groups));
+            return Ok(());
+        }
+        let (per, pipe) = pipes.words(rows);
+        let pipe = match input {
+            Input::Plain => &pipe[0],
+            Input::Attention => &pipe[1],
+            Input::Norm(_) | Input::SwiGlu => {
+                unreachable!("fused inputs are only asked for when the pass fuses")
+            }
+        };
+        let groups = [n_out.div_ceil(256), (rows as u32).div_ceil(*per), 1];
+        d.push(self.dispatch_bound(pipe, &bound, groups));
         Ok(())
     }
 
@@ -815,6 +890,7 @@ impl WgpuEngine {
                     self.swiglu_out
                         && fuse
                         && lw.w_gate_up.parts.len() == 1
+                        && !lw.w_gate_up.quantized()
                         && c.ffn_size.is_multiple_of(2)
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
@@ -891,7 +967,9 @@ impl WgpuEngine {
                     cp.gate_up_swiglu
                         .as_ref()
                         .filter(|_| {
-                            lw.w_gate_up.parts.len() == 1 && hidden.is_multiple_of(cp.k_multiple)
+                            lw.w_gate_up.parts.len() == 1
+                                && !lw.w_gate_up.quantized()
+                                && hidden.is_multiple_of(cp.k_multiple)
                         })
                         .map(|p| (p, cp.swiglu_tile))
                 });
@@ -1090,8 +1168,12 @@ impl WgpuEngine {
 }
 
 /// Can a decode product of `rows` rows run on matrix units compiled for K = `k`: a
-/// one-part weight of that K whose output rows are a multiple of `multiple`, at most 32
+/// one-part weight in the storage type (not quantized) of that K whose output rows are a multiple of `multiple`, at most 32
 /// rows (two 16-row blocks)?
 fn coop_fits(w: &Matrix, k: usize, multiple: usize, rows: usize) -> bool {
-    w.parts.len() == 1 && w.cols == k && w.rows.is_multiple_of(multiple) && rows <= MATVEC_MAX_ROWS
+    w.parts.len() == 1
+        && !w.quantized()
+        && w.cols == k
+        && w.rows.is_multiple_of(multiple)
+        && rows <= MATVEC_MAX_ROWS
 }

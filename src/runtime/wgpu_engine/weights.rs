@@ -10,7 +10,7 @@ use wgpu::util::DeviceExt;
 use super::EngineError;
 use crate::lower::StorageType;
 use crate::model::weights::layer_specs;
-use crate::model::{LlamaConfig, WeightFeed};
+use crate::model::{LlamaConfig, QuantMatrix, WeightFeed};
 use crate::runtime::wgpu::tensor_bytes;
 
 /// Rows `[row0, row0 + rows)` of a matrix in one buffer (row-major, `[rows, cols]`).
@@ -25,8 +25,21 @@ pub(super) struct Part {
     /// zero-padded), where the CPU adapters' `linear_words.wgsl` reads them
     /// (`MOA_WGPU_TEXTURE_WEIGHTS`); `None` elsewhere.
     pub(super) texture: Option<wgpu::TextureView>,
+    /// The rows in their GGUF file's quantization, where the engine keeps it
+    /// (`MOA_WGPU_QUANT_WEIGHTS`); then neither other form exists.
+    pub(super) quant: Option<QuantPart>,
     pub(super) row0: usize,
     pub(super) rows: usize,
+}
+
+/// A part's rows as a [`QuantMatrix`] on the device, which `quant_weights.wgsl` reads.
+pub(super) struct QuantPart {
+    /// The codes (binding 2).
+    pub(super) codes: wgpu::Buffer,
+    /// Each group's (scale, offset), f32 pairs (binding 12).
+    pub(super) params: wgpu::Buffer,
+    /// The shaders' `quant` parameter word: bits | log2(group) << 8.
+    pub(super) format: u32,
 }
 
 impl Part {
@@ -41,6 +54,16 @@ impl Part {
     /// drops the storage copies only where none of its paths reads them, so this is a
     /// path switched on after load (`WgpuEngine::set_split_k_matvec`).
     pub(super) fn storage(&self) -> Result<&wgpu::Buffer, EngineError> {
+        if self.quant.is_some() {
+            // The engine keeps every path that reads a storage copy off quantized parts
+            // (`Matrix::quantized`); reaching here is a path that forgot to ask.
+            return Err(EngineError::Input(format!(
+                "the weights `{}` are on the device in their GGUF quantization \
+                 (MOA_WGPU_QUANT_WEIGHTS), which this product cannot read: build the engine \
+                 with MOA_WGPU_QUANT_WEIGHTS=0",
+                self.label
+            )));
+        }
         self.buffer.as_ref().ok_or_else(|| {
             EngineError::Input(format!(
                 "the weights `{}` are on the device only as a texture (MOA_WGPU_TEXTURE_WEIGHTS, \
@@ -72,6 +95,14 @@ pub(super) struct Matrix {
     pub(super) parts: Vec<Part>,
     pub(super) rows: usize,
     pub(super) cols: usize,
+}
+
+impl Matrix {
+    /// Whether the matrix is kept in its file's quantization ([`Part::quant`]; all parts
+    /// alike), which only `linear_words.wgsl` and `matvec.wgsl`'s quantized forms read.
+    pub(super) fn quantized(&self) -> bool {
+        self.parts.iter().any(|p| p.quant.is_some())
+    }
 }
 
 /// How many rows of `cols` elements of `elem` bytes go into one part under a binding limit
@@ -258,12 +289,55 @@ impl<'d> Uploader<'d> {
                 buffer,
                 label,
                 texture,
+                quant: None,
                 row0,
                 rows: n,
             });
             row0 += n;
         }
         Ok(Matrix { parts, rows, cols })
+    }
+
+    /// `m` in its quantization, split by rows so each part's codes fit one binding (its
+    /// params, at most half its codes' bytes, then fit too).
+    fn quant_matrix(&mut self, name: &str, m: &QuantMatrix) -> Result<Matrix, EngineError> {
+        let row_bytes = m.cols * m.bits as usize / 8;
+        let per = rows_per_part(name, m.rows, row_bytes, 1, self.max_binding)?;
+        let format = m.bits | (m.group.trailing_zeros() << 8);
+        let mut parts = Vec::new();
+        let mut row0 = 0;
+        while row0 < m.rows {
+            let n = per.min(m.rows - row0);
+            let label = if per >= m.rows {
+                name.to_string()
+            } else {
+                format!("{name}[rows {row0}..{}]", row0 + n)
+            };
+            let rows = m.rows_range(row0, n);
+            let codes = self.buffer(&label, bytemuck::cast_slice(&rows.codes))?;
+            let params = self.buffer(
+                &format!("{label} scales"),
+                bytemuck::cast_slice(&rows.params),
+            )?;
+            parts.push(Part {
+                buffer: None,
+                label,
+                texture: None,
+                quant: Some(QuantPart {
+                    codes,
+                    params,
+                    format,
+                }),
+                row0,
+                rows: n,
+            });
+            row0 += n;
+        }
+        Ok(Matrix {
+            parts,
+            rows: m.rows,
+            cols: m.cols,
+        })
     }
 
     /// `bytes` (whole 16-byte words) as an `Rgba32Uint` texture of `shape.width` texels a
@@ -319,7 +393,11 @@ impl DeviceWeights {
     /// binding limit (`max_binding` bytes) or, with `texture`, above a texture's words;
     /// norms in f32. With `texture`, f16 matrices whose columns are a multiple of 8 get
     /// the texture form too ([`Part::texture`]), and keep their storage copy only with
-    /// `storage_copies`. `bytes` counts every form kept. A norm vector or a single matrix row above
+    /// `storage_copies`. With `quantized`, a layer's product whose every tensor the feed
+    /// gives quantized ([`WeightFeed::quantized`]: a GGUF stream of Q4_0, Q4_1, Q8_0, Q4_K
+    /// or Q6_K) is kept that way ([`Part::quant`], types stacked into one widened as
+    /// [`QuantMatrix::stack`] says); the embedding and the LM head stay in `storage` (the
+    /// gather and the head's products read it). `bytes` counts every form kept. A norm vector or a single matrix row above
     /// the limit is [`EngineError::TooLarge`], naming it; a tensor the feed cannot give is
     /// [`EngineError::Model`].
     #[allow(clippy::too_many_arguments)]
@@ -332,6 +410,7 @@ impl DeviceWeights {
         max_binding: u64,
         texture: Option<TextureShape>,
         storage_copies: bool,
+        quantized: bool,
     ) -> Result<DeviceWeights, EngineError> {
         let mut up = Uploader::new(device, queue, max_binding, texture, storage_copies);
         // Each host tensor is asked for when its matrix is made and dropped right after:
@@ -355,37 +434,50 @@ impl DeviceWeights {
         for i in 0..config.n_layers {
             let [attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down] =
                 layer_specs(config);
-            let mut get =
-                |(name, shape): (&str, Vec<usize>)| feed.tensor(&format!("blk.{i}.{name}"), &shape);
-            let attn_norm = up.vector(&format!("blk.{i}.attn_norm"), &get(attn_norm)?.data)?;
-            let wqkv = {
-                let (q, k, v) = (get(attn_q)?, get(attn_k)?, get(attn_v)?);
-                let rows = q.shape[0] + k.shape[0] + v.shape[0];
-                let cat = [&q.data[..], &k.data[..], &v.data[..]].concat();
-                drop((q, k, v));
-                up.matrix(&format!("blk.{i}.attn_qkv"), &cat, rows, storage)?
+            let blk = |name: &str| format!("blk.{i}.{name}");
+            let attn_norm = {
+                let (name, shape) = attn_norm;
+                up.vector(&blk(name), &feed.tensor(&blk(name), &shape)?.data)?
             };
-            let wo = {
-                let t = get(attn_output)?;
-                up.matrix(
-                    &format!("blk.{i}.attn_output"),
-                    &t.data,
-                    t.shape[0],
-                    storage,
-                )?
+            // The products: stacked from their tensors, each kept in its quantization
+            // where asked and every tensor of the product has one, else in `storage`.
+            let product = |up: &mut Uploader,
+                           feed: &mut WeightFeed<'_>,
+                           name: &str,
+                           specs: &[(&str, Vec<usize>)]|
+             -> Result<Matrix, EngineError> {
+                if quantized {
+                    let mut parts = Vec::new();
+                    for (n, shape) in specs {
+                        match feed.quantized(&blk(n), shape)? {
+                            Some(m) => parts.push(m),
+                            None => break,
+                        }
+                    }
+                    if parts.len() == specs.len() {
+                        if let Some(m) = QuantMatrix::stack(&parts) {
+                            drop(parts);
+                            return up.quant_matrix(&blk(name), &m);
+                        }
+                    }
+                }
+                let mut rows = 0;
+                let mut cat = Vec::new();
+                for (n, shape) in specs {
+                    let t = feed.tensor(&blk(n), shape)?;
+                    rows += t.shape[0];
+                    cat.extend_from_slice(&t.data);
+                }
+                up.matrix(&blk(name), &cat, rows, storage)
             };
-            let ffn_norm = up.vector(&format!("blk.{i}.ffn_norm"), &get(ffn_norm)?.data)?;
-            let w_gate_up = {
-                let (g, u) = (get(ffn_gate)?, get(ffn_up)?);
-                let rows = g.shape[0] + u.shape[0];
-                let cat = [&g.data[..], &u.data[..]].concat();
-                drop((g, u));
-                up.matrix(&format!("blk.{i}.ffn_gate_up"), &cat, rows, storage)?
+            let wqkv = product(&mut up, &mut feed, "attn_qkv", &[attn_q, attn_k, attn_v])?;
+            let wo = product(&mut up, &mut feed, "attn_output", &[attn_output])?;
+            let ffn_norm = {
+                let (name, shape) = ffn_norm;
+                up.vector(&blk(name), &feed.tensor(&blk(name), &shape)?.data)?
             };
-            let w_down = {
-                let t = get(ffn_down)?;
-                up.matrix(&format!("blk.{i}.ffn_down"), &t.data, t.shape[0], storage)?
-            };
+            let w_gate_up = product(&mut up, &mut feed, "ffn_gate_up", &[ffn_gate, ffn_up])?;
+            let w_down = product(&mut up, &mut feed, "ffn_down", &[ffn_down])?;
             buffers.push(LayerBuffers {
                 attn_norm,
                 wqkv,

@@ -710,7 +710,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         None => String::new(),
     };
     eprintln!(
-        "moa: {} on {}, {} storage, plan {plan_name}{kernels_from}; loaded in {:.1} s",
+        "moa: {} on {}, {} storage, plan {plan_name}{kernels_from}; loaded in {:.1} s \
+         ({:.2} GB of weights on the device)",
         model
             .config
             .name
@@ -718,7 +719,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             .map_or("model".into(), moa::input::shown_name),
         gpu.describe(),
         gpu.storage().name(),
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        gpu.weight_bytes() as f64 / 1e9
     );
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let mut req = gpu.start(&lens, args.max_new_tokens, sampling.seed)?;

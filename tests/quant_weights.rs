@@ -1,0 +1,175 @@
+//! Quantized weights kept on the device (`MOA_WGPU_QUANT_WEIGHTS`, `moa::model::QuantMatrix`):
+//! the wgpu engine (lavapipe in CI) built from a GGUF stream of Q4_0, Q4_1 and Q8_0 layer
+//! matrices, one type or several stacked into one product, computes the CPU reference's
+//! logits over the file's dequantized weights, in fewer device bytes; a split over the
+//! binding limit and the split-K decode products (`matvec.wgsl`'s quantized form) too.
+mod common;
+
+use std::sync::OnceLock;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use common::tiny::{self, tiny};
+use moa::model::{CpuReference, Masking, Model, WeightStream};
+use moa::runtime::engine::Engine;
+use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
+use moa::ModelRef;
+
+fn ctx() -> &'static WgpuContext {
+    static CTX: OnceLock<WgpuContext> = OnceLock::new();
+    CTX.get_or_init(|| {
+        moa::runtime::wgpu::ensure_xdg_runtime_dir();
+        WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required")
+    })
+}
+
+/// The tiny model as a GGUF file whose layer matrices are re-quantized: `types[i]` for
+/// the i-th of attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down.
+fn write(path: &std::path::Path, seed: u64, types: [GgmlDType; 7]) {
+    const NAMES: [&str; 7] = [
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_output",
+        "ffn_gate",
+        "ffn_up",
+        "ffn_down",
+    ];
+    tiny(seed, true).write_gguf(path, |_, tensors| {
+        for (name, t) in tensors.iter_mut() {
+            let Some(i) = NAMES
+                .iter()
+                .position(|n| name.ends_with(&format!(".{n}.weight")))
+            else {
+                continue;
+            };
+            let x = t.dequantize(&Device::Cpu).unwrap();
+            let x = Tensor::from_vec(
+                x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                x.dims(),
+                &Device::Cpu,
+            )
+            .unwrap();
+            *t = QTensor::quantize(&x, types[i]).unwrap();
+        }
+    });
+}
+
+/// Prefill logits of two rows through `e`, and a decode step's.
+fn logits(e: &WgpuEngine) -> Vec<Vec<f32>> {
+    let prompts = vec![vec![5u32, 17, 3, 99, 42, 8, 61], vec![7u32, 1, 250]];
+    let mut req = e.start(&[7, 3], 8, 0).unwrap();
+    let mut out = e.prefill_logits(&mut req, &prompts).unwrap();
+    out.extend(e.decode_logits(&mut req, &[11, 12]).unwrap());
+    out
+}
+
+/// The same through the CPU reference over `model`'s (dequantized f32) weights.
+fn reference(model: &Model) -> Vec<Vec<f32>> {
+    let r = CpuReference::new(model.config.clone(), model.weights.clone()).unwrap();
+    let mut out = Vec::new();
+    let mut steps = Vec::new();
+    for (prompt, next) in [
+        (vec![5u32, 17, 3, 99, 42, 8, 61], 11u32),
+        (vec![7, 1, 250], 12),
+    ] {
+        let mut cache = r.new_cache();
+        out.push(
+            r.next_token_logits(&mut cache, &prompt, Masking::Dense)
+                .unwrap(),
+        );
+        steps.push(
+            r.next_token_logits(&mut cache, &[next], Masking::Dense)
+                .unwrap(),
+        );
+    }
+    out.extend(steps);
+    out
+}
+
+fn options(quant: bool, split_k: bool) -> WgpuEngineOptions {
+    WgpuEngineOptions {
+        quant_weights: Some(quant),
+        split_k: Some(split_k),
+        ..WgpuEngineOptions::default()
+    }
+}
+
+/// Each type alone and three stacked into the QKV product (Q4_0 queries, Q8_0 keys, Q4_1
+/// values: widened to 8-bit codes), with the products of CPU adapters (`linear_words.wgsl`)
+/// and the split-K decode products (`matvec.wgsl`), over one binding and split by rows
+/// over a small binding limit: logits within f16 activations' error of the CPU reference,
+/// and the weights in fewer bytes than the engine that stores them in f16.
+#[test]
+fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
+    use GgmlDType::{Q4_0, Q4_1, Q8_0};
+    let dir = tiny::tmp("quant_weights-logits");
+    let cases = [
+        ("q4_0", [Q4_0; 7]),
+        ("q4_1", [Q4_1; 7]),
+        ("q8_0", [Q8_0; 7]),
+        ("mixed", [Q4_0, Q8_0, Q4_1, Q4_1, Q8_0, Q4_0, Q4_1]),
+    ];
+    for (seed, (name, types)) in cases.into_iter().enumerate() {
+        let path = dir.join(format!("{name}.gguf"));
+        write(&path, 20 + seed as u64, types);
+        let loaded = Model::load(&path).unwrap();
+        let want = reference(&loaded);
+        for (split_k, limit) in [(false, u64::MAX), (true, u64::MAX), (false, 4096)] {
+            let f16 = WgpuEngine::new_with_options_and_binding_limit(
+                ctx(),
+                &loaded,
+                None,
+                false,
+                options(false, split_k),
+                limit,
+            )
+            .unwrap();
+            let (model, mut stream) = WeightStream::open(&path).unwrap();
+            let e = WgpuEngine::new_with_options_and_binding_limit(
+                ctx(),
+                ModelRef::Streamed(&model, &mut stream),
+                None,
+                false,
+                options(true, split_k),
+                limit,
+            )
+            .unwrap();
+            let what = format!("{name}, split-K {split_k}, binding limit {limit}");
+            assert!(
+                e.decode_products().contains("GGUF quantization"),
+                "{what}: {}",
+                e.decode_products()
+            );
+            assert!(
+                e.weight_bytes() < f16.weight_bytes(),
+                "{what}: {} bytes against f16's {}",
+                e.weight_bytes(),
+                f16.weight_bytes()
+            );
+            for (row, (got, want)) in logits(&e).iter().zip(&want).enumerate() {
+                // f16 activations and attention storage: the f16-weight engine's own error
+                // here is of the same size (0.9-1.5e-2 at worst, session 58).
+                tiny::assert_close(got, want, 2e-2, &format!("{what}, row {row}"));
+            }
+        }
+    }
+}
+
+/// Asked on a model whose weights are in memory (f32, no blocks to keep), the setting is
+/// said not applied and the engine computes as without it.
+#[test]
+fn quantized_weights_asked_for_a_loaded_model_are_said_not_applied() {
+    let dir = tiny::tmp("quant_weights-loaded");
+    let path = dir.join("q8.gguf");
+    write(&path, 31, [GgmlDType::Q8_0; 7]);
+    let loaded = Model::load(&path).unwrap();
+    let e =
+        WgpuEngine::new_with_options(ctx(), &loaded, None, false, options(true, false)).unwrap();
+    let products = e.decode_products();
+    assert!(
+        products.contains("MOA_WGPU_QUANT_WEIGHTS=1 not applied"),
+        "{products}"
+    );
+}

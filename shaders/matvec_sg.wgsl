@@ -92,12 +92,15 @@ struct Params {
     eps: f32,
     out_stride: u32,
     col_offset: u32,
-    unused: u32,
+    // Quantized weights' format (quant_weights.wgsl); 0 for weights in the storage type.
+    quant: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<wtype>>;
+// Binding 2 (w) and load_w4(col, j) come from the weight source prepended by the host:
+// matvec_sg_weights.wgsl (the storage type) or quant_weights.wgsl +
+// matvec_sg_weights_quant.wgsl.
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
@@ -128,7 +131,6 @@ fn load_x(row: u32, j: u32) -> vec4<f32> {
 // The four columns' weights at 4j..4j+4, as the transpose of [w_c0 | w_c1 | w_c2 | w_c3]
 // (times the RMSNorm weight): (wt · X)[r][c] = Σ_k w_c[k] · x_r[k] for X = [x_r0 | …].
 fn load_wt(cols: vec4<u32>, j: u32) -> mat4x4<f32> {
-    let k4 = params.k / 4u;
     var g = vec4<f32>(1.0);
     if (INPUT_MODE == 1u) {
         g = norm[j];
@@ -138,10 +140,10 @@ fn load_wt(cols: vec4<u32>, j: u32) -> mat4x4<f32> {
         return mat4x4<f32>(g, g + 1.0, g + 2.0, g + f32(j));
     }
     return transpose(mat4x4<f32>(
-        vec4<f32>(w[cols.x * k4 + j]) * g,
-        vec4<f32>(w[cols.y * k4 + j]) * g,
-        vec4<f32>(w[cols.z * k4 + j]) * g,
-        vec4<f32>(w[cols.w * k4 + j]) * g,
+        load_w4(cols.x, j) * g,
+        load_w4(cols.y, j) * g,
+        load_w4(cols.z, j) * g,
+        load_w4(cols.w, j) * g,
     ));
 }
 

@@ -88,18 +88,22 @@ fn reference(model: &Model) -> Vec<Vec<f32>> {
     out
 }
 
-fn options(quant: bool, split_k: bool) -> WgpuEngineOptions {
+/// `form`: 0 the CPU adapters' products (`linear_words.wgsl`), 1 the split-K decode
+/// products on subgroups (`matvec_sg.wgsl`, with RoPE and SwiGLU in their epilogues), 2
+/// split-K without subgroups (`matvec.wgsl`).
+fn options(quant: bool, form: u8) -> WgpuEngineOptions {
     WgpuEngineOptions {
         quant_weights: Some(quant),
-        split_k: Some(split_k),
+        split_k: Some(form > 0),
+        subgroup_matvec: form < 2,
         ..WgpuEngineOptions::default()
     }
 }
 
 /// Each type alone and three stacked into the QKV product (Q4_0 queries, Q8_0 keys, Q4_1
 /// values: widened to 8-bit codes), with the products of CPU adapters (`linear_words.wgsl`)
-/// and the split-K decode products (`matvec.wgsl`), over one binding and split by rows
-/// over a small binding limit: logits within f16 activations' error of the CPU reference,
+/// and the split-K decode products (`matvec_sg.wgsl` with RoPE and SwiGLU fused, and
+/// `matvec.wgsl`), over one binding and split by rows over a small binding limit: logits within f16 activations' error of the CPU reference,
 /// and the weights in fewer bytes than the engine that stores them in f16.
 #[test]
 fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
@@ -116,13 +120,19 @@ fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
         write(&path, 20 + seed as u64, types);
         let loaded = Model::load(&path).unwrap();
         let want = reference(&loaded);
-        for (split_k, limit) in [(false, u64::MAX), (true, u64::MAX), (false, 4096)] {
+        for (form, limit) in [
+            (0, u64::MAX),
+            (1, u64::MAX),
+            (2, u64::MAX),
+            (0, 4096),
+            (1, 4096),
+        ] {
             let f16 = WgpuEngine::new_with_options_and_binding_limit(
                 ctx(),
                 &loaded,
                 None,
                 false,
-                options(false, split_k),
+                options(false, form),
                 limit,
             )
             .unwrap();
@@ -132,11 +142,11 @@ fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
                 ModelRef::Streamed(&model, &mut stream),
                 None,
                 false,
-                options(true, split_k),
+                options(true, form),
                 limit,
             )
             .unwrap();
-            let what = format!("{name}, split-K {split_k}, binding limit {limit}");
+            let what = format!("{name}, products {form}, binding limit {limit}");
             assert!(
                 e.decode_products().contains("GGUF quantization"),
                 "{what}: {}",
@@ -165,8 +175,7 @@ fn quantized_weights_asked_for_a_loaded_model_are_said_not_applied() {
     let path = dir.join("q8.gguf");
     write(&path, 31, [GgmlDType::Q8_0; 7]);
     let loaded = Model::load(&path).unwrap();
-    let e =
-        WgpuEngine::new_with_options(ctx(), &loaded, None, false, options(true, false)).unwrap();
+    let e = WgpuEngine::new_with_options(ctx(), &loaded, None, false, options(true, 0)).unwrap();
     let products = e.decode_products();
     assert!(
         products.contains("MOA_WGPU_QUANT_WEIGHTS=1 not applied"),

@@ -133,19 +133,61 @@ pub const MATVEC_ROPE: Shader = Shader {
 pub const MATVEC_SG: Shader = Shader {
     name: "matvec_sg.wgsl",
     entry_point: "moa_matvec_sg",
-    source: include_str!("../../shaders/matvec_sg.wgsl"),
+    source: concat!(
+        include_str!("../../shaders/matvec_sg_weights.wgsl"),
+        include_str!("../../shaders/matvec_sg.wgsl")
+    ),
+};
+/// [`MATVEC_SG`] with quantized weights (`quant_weights.wgsl` + `matvec_sg_weights_quant.wgsl`,
+/// bindings as [`LINEAR_WORDS_QUANT`]'s).
+pub const MATVEC_SG_QUANT: Shader = Shader {
+    name: "matvec_sg.wgsl",
+    entry_point: "moa_matvec_sg",
+    source: concat!(
+        include_str!("../../shaders/quant_weights.wgsl"),
+        include_str!("../../shaders/matvec_sg_weights_quant.wgsl"),
+        include_str!("../../shaders/matvec_sg.wgsl")
+    ),
 };
 /// `matvec_sg.wgsl`'s QKV product with RoPE and the KV-cache write in its epilogue.
 pub const MATVEC_SG_ROPE: Shader = Shader {
     name: "matvec_sg.wgsl",
     entry_point: "moa_matvec_sg_rope",
-    source: include_str!("../../shaders/matvec_sg.wgsl"),
+    source: concat!(
+        include_str!("../../shaders/matvec_sg_weights.wgsl"),
+        include_str!("../../shaders/matvec_sg.wgsl")
+    ),
+};
+/// [`MATVEC_SG_ROPE`] with quantized weights (`quant_weights.wgsl` + `matvec_sg_weights_quant.wgsl`,
+/// bindings as [`LINEAR_WORDS_QUANT`]'s).
+pub const MATVEC_SG_ROPE_QUANT: Shader = Shader {
+    name: "matvec_sg.wgsl",
+    entry_point: "moa_matvec_sg_rope",
+    source: concat!(
+        include_str!("../../shaders/quant_weights.wgsl"),
+        include_str!("../../shaders/matvec_sg_weights_quant.wgsl"),
+        include_str!("../../shaders/matvec_sg.wgsl")
+    ),
 };
 /// `matvec_sg.wgsl`'s gate/up product with SwiGLU in its epilogue (decode).
 pub const MATVEC_SG_SWIGLU_OUT: Shader = Shader {
     name: "matvec_sg.wgsl",
     entry_point: "moa_matvec_sg_swiglu_out",
-    source: include_str!("../../shaders/matvec_sg.wgsl"),
+    source: concat!(
+        include_str!("../../shaders/matvec_sg_weights.wgsl"),
+        include_str!("../../shaders/matvec_sg.wgsl")
+    ),
+};
+/// [`MATVEC_SG_SWIGLU_OUT`] with quantized weights (`quant_weights.wgsl` + `matvec_sg_weights_quant.wgsl`,
+/// bindings as [`LINEAR_WORDS_QUANT`]'s).
+pub const MATVEC_SG_SWIGLU_OUT_QUANT: Shader = Shader {
+    name: "matvec_sg.wgsl",
+    entry_point: "moa_matvec_sg_swiglu_out",
+    source: concat!(
+        include_str!("../../shaders/quant_weights.wgsl"),
+        include_str!("../../shaders/matvec_sg_weights_quant.wgsl"),
+        include_str!("../../shaders/matvec_sg.wgsl")
+    ),
 };
 /// `swiglu.wgsl`: `act[t, i] = silu(gu[t, i]) · gu[t, ffn + i]` on the fused gate/up
 /// projection `[n_tokens, 2 ffn]`.
@@ -205,8 +247,11 @@ pub const ALL: &[Shader] = &[
     MATVEC_QUANT,
     MATVEC_ROPE,
     MATVEC_SG,
+    MATVEC_SG_QUANT,
     MATVEC_SG_ROPE,
+    MATVEC_SG_ROPE_QUANT,
     MATVEC_SG_SWIGLU_OUT,
+    MATVEC_SG_SWIGLU_OUT_QUANT,
     SWIGLU,
     ROPE_KV,
     ARGMAX,

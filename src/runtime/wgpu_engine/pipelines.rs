@@ -492,6 +492,9 @@ pub(super) struct QuantPipes {
     /// `matvec.wgsl` at INPUT_MODE 0 (f32 input), 0 (attention input), 1 (RMSNorm) and 2
     /// (SwiGLU), [`Pipelines::row_block`] rows a workgroup.
     pub(super) matvec: [wgpu::ComputePipeline; 4],
+    /// `matvec_sg.wgsl`'s sets over quantized weights (the split-K decode products where
+    /// the adapter has subgroups, as [`Pipelines::matvec_sg`] for the storage type).
+    pub(super) sg: Result<SgPipes, String>,
 }
 
 impl QuantPipes {
@@ -587,8 +590,12 @@ impl Pipelines {
         let pipe = |s: Shader, t: Types| pipe_with(s, t, &[]);
         let rb = f64::from(row_block);
         let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
-        let matvec_sg = match subgroup {
-            None => Err("no fixed subgroup size from 8 to 64 on this adapter".to_string()),
+        // The subgroup products, and with `quant` the same over quantized weights.
+        let (matvec_sg, matvec_sg_quant) = match subgroup {
+            None => {
+                let why = "no fixed subgroup size from 8 to 64 on this adapter".to_string();
+                (Err(why.clone()), Err(why))
+            }
             Some(sg) => {
                 // A timing diagnostic only (`MOA_WGPU_SG_DIAG`, wrong results: see
                 // matvec_sg.wgsl's DIAG).
@@ -600,9 +607,11 @@ impl Pipelines {
                     ..types
                 };
                 // `steps` > 0: the fitted form (`MOA_WGPU_SG_FIT`), one column group.
+                // `quant`: the quantized weight source (`quant_weights.wgsl`).
                 let build_steps = |choice: SubgroupProducts,
                                    ks: u32,
-                                   steps: u32|
+                                   steps: u32,
+                                   quant: bool|
                  -> Result<Option<SgSet>, EngineError> {
                     if ks == 8 && steps == 0 && !builds_eight(choice, sg) {
                         return Ok(None);
@@ -641,19 +650,34 @@ impl Pipelines {
                             ("XFIRST", xfirst),
                         ]
                     };
+                    let (mv, rope, swiglu_out) = if quant {
+                        (
+                            shaders::MATVEC_SG_QUANT,
+                            shaders::MATVEC_SG_ROPE_QUANT,
+                            shaders::MATVEC_SG_SWIGLU_OUT_QUANT,
+                        )
+                    } else {
+                        (
+                            shaders::MATVEC_SG,
+                            shaders::MATVEC_SG_ROPE,
+                            shaders::MATVEC_SG_SWIGLU_OUT,
+                        )
+                    };
                     Ok(Some(SgSet {
                         groups,
                         rows,
-                        plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
-                        attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
-                        norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
-                        swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
-                        rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
-                        swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
+                        plain: pipe_with(mv, types, &c(0.0))?,
+                        attn: pipe_with(mv, attn, &c(0.0))?,
+                        norm: pipe_with(mv, types, &c(1.0))?,
+                        swiglu: pipe_with(mv, types, &c(2.0))?,
+                        rope: pipe_with(rope, types, &c(1.0))?,
+                        swiglu_out: pipe_with(swiglu_out, types, &c(1.0))?,
                     }))
                 };
-                let build_pipes = |choice: SubgroupProducts| -> Result<SgPipes, EngineError> {
-                    let build = |ks: u32| build_steps(choice, ks, 0);
+                let build_pipes = |choice: SubgroupProducts,
+                                   quant: bool|
+                 -> Result<SgPipes, EngineError> {
+                    let build = |ks: u32| build_steps(choice, ks, 0, quant);
                     // KSPLIT 1, 2 and 4 are always built (`build` gives `None` only for 8).
                     let always = |ks: u32| {
                         build(ks)?.ok_or_else(|| {
@@ -667,7 +691,7 @@ impl Pipelines {
                             if fitted.iter().any(|(fk, _, _)| *fk == k) {
                                 continue;
                             }
-                            if let Some(set) = build_steps(choice, ks, steps)? {
+                            if let Some(set) = build_steps(choice, ks, steps, quant)? {
                                 fitted.push((k, (ks, steps), set));
                             }
                         }
@@ -681,17 +705,29 @@ impl Pipelines {
                         choice,
                     })
                 };
-                (|| -> Result<SgPipes, EngineError> {
-                    let mut pipes = build_pipes(sg_choice)?;
-                    if few_rows_sets(sg_choice, sg) {
-                        pipes.few = Some(Box::new(build_pipes(SubgroupProducts {
-                            rows: Some(4),
-                            ..sg_choice
-                        })?));
-                    }
-                    Ok(pipes)
-                })()
-                .map_err(|e| e.to_string())
+                let make = |quant: bool| {
+                    (|| -> Result<SgPipes, EngineError> {
+                        let mut pipes = build_pipes(sg_choice, quant)?;
+                        if few_rows_sets(sg_choice, sg) {
+                            pipes.few = Some(Box::new(build_pipes(
+                                SubgroupProducts {
+                                    rows: Some(4),
+                                    ..sg_choice
+                                },
+                                quant,
+                            )?));
+                        }
+                        Ok(pipes)
+                    })()
+                    .map_err(|e| e.to_string())
+                };
+                let plain = make(false);
+                let quantized = if quant {
+                    make(true)
+                } else {
+                    Err("no quantized weights asked".to_string())
+                };
+                (plain, quantized)
             }
         };
         Ok(Pipelines {
@@ -788,6 +824,7 @@ impl Pipelines {
                     |t: Types, m: f64| pipe_with(mq, t, &[("INPUT_MODE", m), ("ROW_BLOCK", rb)]);
                 let [a, b, c, e] = LINEAR_WORDS_ROWS;
                 Some(QuantPipes {
+                    sg: matvec_sg_quant,
                     words: [words(a)?, words(b)?, words(c)?, words(e)?],
                     matvec: [
                         mode(types, 0.0)?,

@@ -190,9 +190,9 @@ impl WgpuEngine {
     /// multiple of 4 and every part of the split QKV weight must start on a head.
     fn rope_fuses(&self, wqkv: &Matrix) -> bool {
         let hd = self.config.head_dim;
-        // Quantized weights have no RoPE epilogue form (`QuantPipes`).
+        // Quantized weights have the RoPE epilogue on subgroups only (`QuantPipes::sg`).
         hd.is_multiple_of(4)
-            && !wqkv.quantized()
+            && (!wqkv.quantized() || self.sg_pipes_for(wqkv, self.config.hidden_size).is_some())
             && wqkv
                 .parts
                 .iter()
@@ -211,6 +211,24 @@ impl WgpuEngine {
         match &self.pipes.matvec_sg {
             Ok(p) if self.subgroup_matvec && k.is_multiple_of(4) => Some(p),
             _ => None,
+        }
+    }
+
+    /// The quantized subgroup sets for inner size `k`, where built and chosen.
+    fn sg_pipes_for_quant(&self, k: usize) -> Option<&SgPipes> {
+        match self.pipes.quant.as_ref().map(|q| &q.sg) {
+            Some(Ok(p)) if self.subgroup_matvec && k.is_multiple_of(4) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// [`Self::sg_pipes`] for the products of `w`: over quantized weights, the quantized
+    /// sets (`QuantPipes::sg`) where they were built.
+    fn sg_pipes_for(&self, w: &Matrix, k: usize) -> Option<&SgPipes> {
+        if w.quantized() {
+            self.sg_pipes_for_quant(k)
+        } else {
+            self.sg_pipes(k)
         }
     }
 
@@ -409,6 +427,28 @@ impl WgpuEngine {
             (12, (&q.params).into()),
         ];
         if self.fuses(rows) {
+            let norm = match input {
+                Input::Norm(weight) => weight,
+                _ => &self.dummy,
+            };
+            // Subgroups where the adapter has them, as the storage form chooses.
+            if let Some(sg) = self.sg_pipes_for_quant(k) {
+                let set = sg.pick(part.rows, k, rows);
+                let pipe = match input {
+                    Input::Plain => &set.plain,
+                    Input::Attention => &set.attn,
+                    Input::Norm(_) => &set.norm,
+                    Input::SwiGlu => &set.swiglu,
+                };
+                bound.push((5, norm.into()));
+                let groups = [
+                    n_out.div_ceil(set.columns_per_workgroup()),
+                    (rows as u32).div_ceil(set.rows),
+                    1,
+                ];
+                d.push(self.dispatch_bound(pipe, &bound, groups));
+                return Ok(());
+            }
             let (pipe, norm) = match input {
                 Input::Plain => (&pipes.matvec[0], &self.dummy),
                 Input::Attention => (&pipes.matvec[1], &self.dummy),
@@ -591,12 +631,12 @@ impl WgpuEngine {
                         c.rms_norm_eps.to_bits(),
                         lw.wqkv.rows as u32,
                         part.row0 as u32,
-                        0,
+                        part.quant.as_ref().map_or(0, |q| q.format),
                     ]);
-                    let bound: [(u32, View); 10] = [
+                    let mut bound: Vec<(u32, View)> = vec![
                         (0, (&params).into()),
                         (1, (&a.x).into()),
-                        (2, part.storage()?.into()),
+                        weight_view(part)?,
                         (5, (&lw.attn_norm).into()),
                         (6, (&rp).into()),
                         (7, (&io.info).into()),
@@ -605,6 +645,7 @@ impl WgpuEngine {
                         (10, (&cache.k).into()),
                         (11, (&cache.v).into()),
                     ];
+                    bound.extend(quant_params(part));
                     // On matrix units (`MOA_WGPU_COOP_QKV=1`): 16 rotation pairs (32
                     // columns) a workgroup, K over its 4 subgroups; `pairs` at binding 12
                     // and `out` / `residual` unused, as its layout has them.
@@ -644,7 +685,7 @@ impl WgpuEngine {
                         d.push(self.dispatch_bound(&p.pipeline, &bound, groups));
                         continue;
                     }
-                    if let Some(sg) = self.sg_pipes(hidden) {
+                    if let Some(sg) = self.sg_pipes_for(&lw.wqkv, hidden) {
                         // One subgroup per 4 columns (two rotation pairs) × `set.rows` rows.
                         let set = sg.pick(part.rows, hidden, t);
                         let groups = [
@@ -885,12 +926,11 @@ impl WgpuEngine {
             // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
             // [gate | up] weight (its column groups take rows of both halves).
             let swiglu_sg = self
-                .sg_pipes(hidden)
+                .sg_pipes_for(&lw.w_gate_up, hidden)
                 .filter(|_| {
                     self.swiglu_out
                         && fuse
                         && lw.w_gate_up.parts.len() == 1
-                        && !lw.w_gate_up.quantized()
                         && c.ffn_size.is_multiple_of(2)
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
@@ -933,21 +973,23 @@ impl WgpuEngine {
                     c.rms_norm_eps.to_bits(),
                     c.ffn_size as u32,
                     0,
-                    0,
+                    part.quant.as_ref().map_or(0, |q| q.format),
                 ]);
                 // Column groups of 2 gate + 2 up columns: ffn / 2 of them.
                 let pairs = (c.ffn_size / 2) as u32;
                 let set = sg.pick(n_out, hidden, t);
+                let mut bound: Vec<(u32, View)> = vec![
+                    (0, (&params).into()),
+                    (1, (&a.x_alt).into()),
+                    weight_view(part)?,
+                    // No residual (binding 3): the entry point does not use it.
+                    (4, (&a.ffn_act).into()),
+                    (5, (&lw.ffn_norm).into()),
+                ];
+                bound.extend(quant_params(part));
                 d.push(self.dispatch_bound(
                     &set.swiglu_out,
-                    &[
-                        (0, (&params).into()),
-                        (1, (&a.x_alt).into()),
-                        (2, part.storage()?.into()),
-                        // No residual (binding 3): the entry point does not use it.
-                        (4, (&a.ffn_act).into()),
-                        (5, (&lw.ffn_norm).into()),
-                    ],
+                    &bound,
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
@@ -1165,6 +1207,21 @@ impl WgpuEngine {
             kinds,
         })
     }
+}
+
+/// A part's weights at binding 2: its storage copy, or its codes where quantized
+/// ([`super::weights::QuantPart`]). Errors: [`super::weights::Part::storage`]'s.
+fn weight_view(part: &super::weights::Part) -> Result<(u32, View<'_>), EngineError> {
+    Ok(match &part.quant {
+        Some(q) => (2, (&q.codes).into()),
+        None => (2, part.storage()?.into()),
+    })
+}
+
+/// A quantized part's (scale, offset) pairs at binding 12 (`quant_weights.wgsl`); nothing
+/// for a part in the storage type, whose pipelines have no binding 12.
+fn quant_params(part: &super::weights::Part) -> Option<(u32, View<'_>)> {
+    part.quant.as_ref().map(|q| (12, (&q.params).into()))
 }
 
 /// Can a decode product of `rows` rows run on matrix units compiled for K = `k`: a

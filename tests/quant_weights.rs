@@ -1,8 +1,9 @@
 //! Quantized weights kept on the device (`MOA_WGPU_QUANT_WEIGHTS`, `moa::model::QuantMatrix`):
 //! the wgpu engine (lavapipe in CI) built from a GGUF stream of Q4_0, Q4_1 and Q8_0 layer
 //! matrices, one type or several stacked into one product, computes the CPU reference's
-//! logits over the file's dequantized weights, in fewer device bytes; a split over the
-//! binding limit and the split-K decode products (`matvec.wgsl`'s quantized form) too.
+//! logits over the file's dequantized weights, in fewer device bytes, with every product
+//! form that reads them (`linear_words.wgsl`, `matvec.wgsl`, `matvec_sg.wgsl`, and the tiled
+//! products over `dequant.wgsl`'s f16 copy), over one binding and split by rows.
 mod common;
 
 use std::sync::OnceLock;
@@ -90,21 +91,26 @@ fn reference(model: &Model) -> Vec<Vec<f32>> {
 
 /// `form`: 0 the CPU adapters' products (`linear_words.wgsl`), 1 the split-K decode
 /// products on subgroups (`matvec_sg.wgsl`, with RoPE and SwiGLU in their epilogues), 2
-/// split-K without subgroups (`matvec.wgsl`).
+/// split-K without subgroups (`matvec.wgsl`), 3 a GPU adapter's many-row products on tiles
+/// (`linear_tiled.wgsl`), which read each quantized part written out in f16
+/// (`dequant.wgsl`).
 fn options(quant: bool, form: u8) -> WgpuEngineOptions {
     WgpuEngineOptions {
         quant_weights: Some(quant),
-        split_k: Some(form > 0),
-        subgroup_matvec: form < 2,
+        split_k: Some(form == 1 || form == 2),
+        subgroup_matvec: form != 2,
+        tiled: Some(form == 3),
         ..WgpuEngineOptions::default()
     }
 }
 
 /// Each type alone and three stacked into the QKV product (Q4_0 queries, Q8_0 keys, Q4_1
-/// values: widened to 8-bit codes), with the products of CPU adapters (`linear_words.wgsl`)
-/// and the split-K decode products (`matvec_sg.wgsl` with RoPE and SwiGLU fused, and
-/// `matvec.wgsl`), over one binding and split by rows over a small binding limit: logits within f16 activations' error of the CPU reference,
-/// and the weights in fewer bytes than the engine that stores them in f16.
+/// values: widened to 8-bit codes), with the products of CPU adapters (`linear_words.wgsl`),
+/// the split-K decode products (`matvec_sg.wgsl` with RoPE and SwiGLU fused, and
+/// `matvec.wgsl`) and a GPU's tiled prefill products (the parts written out in f16 by
+/// `dequant.wgsl`), over one binding and split by rows over a small binding limit: logits
+/// within f16 activations' error of the CPU reference, and the weights in fewer bytes than
+/// the engine that stores them in f16.
 #[test]
 fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
     use GgmlDType::{Q4_0, Q4_1, Q8_0};
@@ -124,8 +130,10 @@ fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
             (0, u64::MAX),
             (1, u64::MAX),
             (2, u64::MAX),
+            (3, u64::MAX),
             (0, 4096),
             (1, 4096),
+            (3, 4096),
         ] {
             let f16 = WgpuEngine::new_with_options_and_binding_limit(
                 ctx(),

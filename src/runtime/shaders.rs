@@ -87,6 +87,18 @@ pub const LINEAR_WORDS_QUANT: Shader = Shader {
         include_str!("../../shaders/linear_words.wgsl")
     ),
 };
+/// `dequant.wgsl`: a quantized part's weights written out as f16 (`quant_weights.wgsl`
+/// prepended; the part's rows in the parameters' `n_out`, K in `k`, the format in
+/// `quant`), into the scratch matrix that the many-row products on matrix units or tiles
+/// read where the engine keeps quantized weights.
+pub const DEQUANT: Shader = Shader {
+    name: "dequant.wgsl",
+    entry_point: "moa_dequant",
+    source: concat!(
+        include_str!("../../shaders/quant_weights.wgsl"),
+        include_str!("../../shaders/dequant.wgsl")
+    ),
+};
 /// `linear_tiled.wgsl`: [`LINEAR`]'s product for GPU adapters without matrix units, a
 /// 64 × 64 output tile per workgroup of 16 × 16 invocations with K staged through
 /// workgroup memory 16 at a time (any K), so each weight is read once per 64 rows.
@@ -242,6 +254,7 @@ pub const ALL: &[Shader] = &[
     LINEAR_WORDS,
     LINEAR_WORDS_TEXTURE,
     LINEAR_WORDS_QUANT,
+    DEQUANT,
     LINEAR_TILED,
     MATVEC,
     MATVEC_QUANT,

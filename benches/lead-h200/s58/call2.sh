@@ -3,9 +3,10 @@
 # quant_weights.wgsl, RoPE and SwiGLU in their epilogues as for f16), plus a Llama-3.2-3B-shape Q4_K_M file (1 row)
 # and a SmolLM2-shape Q4_0 file at issue 12's batch (16 rows x 3 840-token prompts, plans/smollm2-135m-moa-50.toml,
 # 256 greedy steps). Files made here by examples/random_gguf.rs. Carry: .dev-s58 (c/{moa,rg}.xz rebuilt).
-# PREDICTED: 1B/3B decode with quant >= f16 (the step reads 0.6x the bytes; call 1's 0.73x came from matvec.wgsl's
-# tree reduction); SmolLM2 16x4k: quant within a few % of f16 (its step is dispatch- and attention-bound); prefill
-# slower with quant (no tiles or matrix units); the same ids.
+# Binary: the commit after c449e20c: the many-row products of quantized parts on matrix units over dequant.wgsl's f16 scratch.
+# PREDICTED: prefill with quant within ~10% of f16; 1B/3B decode with quant >= f16 (the step reads 0.6x the bytes; call 1's 0.73x came from matvec.wgsl's
+# tree reduction); SmolLM2 16x4k: quant within a few % of f16 (its step is dispatch- and attention-bound);
+# the same ids.
 SESSION=s58; . "$(dirname "$0")/env.sh" call2 moa:c/moa.xz rg:c/rg.xz
 cd /work/main
 /tmp/rg /tmp/l3b.gguf --like llama-3.2-3b --mix q4_k_m > "$R/rg3.txt" 2>&1 & p3=$!

@@ -103,6 +103,10 @@ pub struct WgpuEngine {
     /// Whether any layer matrix is on the device in its file's quantization
     /// ([`weights::Part::quant`], `MOA_WGPU_QUANT_WEIGHTS`).
     quant_weights: bool,
+    /// Where quantized parts are written out in f16 for a prefill's products on matrix
+    /// units or tiles (`dequant.wgsl`; the largest part's f16 bytes): f16 storage with
+    /// those products only.
+    quant_scratch: Option<wgpu::Buffer>,
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
     subgroup: Option<u32>,
@@ -494,6 +498,23 @@ impl WgpuEngine {
                 .iter()
                 .any(|m| m.quantized())
         });
+        let scratch_bytes = layers
+            .iter()
+            .flat_map(|l| [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down])
+            .map(|m| m.quant_scratch_bytes())
+            .max()
+            .unwrap_or(0);
+        let quant_scratch = (scratch_bytes > 0
+            && storage == StorageType::F16
+            && (tiled_products || ctx.coop_matrix().is_some()))
+        .then(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("quantized weights in f16"),
+                size: scratch_bytes.next_multiple_of(16),
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        });
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
             size: 16,
@@ -600,6 +621,7 @@ impl WgpuEngine {
             texture_weights,
             texture_only,
             quant_weights,
+            quant_scratch,
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: options.subgroup_matvec,
             coop,

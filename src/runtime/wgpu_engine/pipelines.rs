@@ -495,6 +495,9 @@ pub(super) struct QuantPipes {
     /// `matvec_sg.wgsl`'s sets over quantized weights (the split-K decode products where
     /// the adapter has subgroups, as [`Pipelines::matvec_sg`] for the storage type).
     pub(super) sg: Result<SgPipes, String>,
+    /// `dequant.wgsl`: a part written out in f16 for the many-row products on matrix
+    /// units or tiles.
+    pub(super) dequant: wgpu::ComputePipeline,
 }
 
 impl QuantPipes {
@@ -825,6 +828,7 @@ impl Pipelines {
                 let [a, b, c, e] = LINEAR_WORDS_ROWS;
                 Some(QuantPipes {
                     sg: matvec_sg_quant,
+                    dequant: pipe(shaders::DEQUANT, types)?,
                     words: [words(a)?, words(b)?, words(c)?, words(e)?],
                     matvec: [
                         mode(types, 0.0)?,

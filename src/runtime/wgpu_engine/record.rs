@@ -255,9 +255,15 @@ impl WgpuEngine {
         };
         for part in &w.parts {
             let n_out = part.rows;
+            // A quantized part: written out in f16 for the products on matrix units or
+            // tiles, else read as it is by the quantized forms.
+            let mut scratch = None;
             if let Some(q) = &part.quant {
-                self.quant_linear(d, input, x, (part, q), residual, out, rows, (k, n_total))?;
-                continue;
+                scratch = self.dequantized(d, (part, q), k, rows);
+                if scratch.is_none() {
+                    self.quant_linear(d, input, x, (part, q), residual, out, rows, (k, n_total))?;
+                    continue;
+                }
             }
             let params = self.uniform(&[
                 rows as u32,
@@ -274,7 +280,10 @@ impl WgpuEngine {
             // the part's storage copy, which every form but the texture one reads; a part
             // kept only as a texture binds the dummy there (the texture form puts its
             // texture in that place), and each storage form checks first (`storage()?`).
-            let w_view: View = part.storage().map_or((&self.dummy).into(), View::from);
+            let w_view: View = match scratch {
+                Some(s) => s.into(),
+                None => part.storage().map_or((&self.dummy).into(), View::from),
+            };
             let buffers: [(u32, View); 6] = [
                 (0, (&params).into()),
                 (1, x),
@@ -372,7 +381,9 @@ impl WgpuEngine {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
-            part.storage()?;
+            if scratch.is_none() {
+                part.storage()?;
+            }
             d.push(self.dispatch_bound(
                 pipe,
                 &buffers[..5],
@@ -384,6 +395,51 @@ impl WgpuEngine {
             ));
         }
         Ok(())
+    }
+
+    /// Where a many-row product of a quantized part runs on matrix units or tiles
+    /// (`linear`'s choice for its K and rows), the `dequant.wgsl` dispatch that writes the
+    /// part out in f16 into the engine's scratch, and the scratch; `None` where the part is
+    /// read as it is ([`Self::quant_linear`]) or the engine has no scratch.
+    fn dequantized(
+        &self,
+        d: &mut Vec<Dispatch>,
+        (part, q): (&super::weights::Part, &super::weights::QuantPart),
+        k: usize,
+        rows: usize,
+    ) -> Option<&wgpu::Buffer> {
+        let (scratch, pipes) = (self.quant_scratch.as_ref()?, self.pipes.quant.as_ref()?);
+        let coop = self
+            .coop
+            .as_ref()
+            .is_some_and(|c| k.is_multiple_of(c.k_multiple));
+        if self.fuses(rows) || !(coop || (self.tiled_products && rows > 4)) {
+            return None;
+        }
+        let words = (part.rows * k / 8) as u32;
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            part.rows as u32,
+            0,
+            0,
+            0,
+            0,
+            q.format,
+        ]);
+        let total = words.div_ceil(256);
+        let x = total.clamp(1, 32768);
+        d.push(self.dispatch_bound(
+            &pipes.dequant,
+            &[
+                (0, (&params).into()),
+                (2, (&q.codes).into()),
+                (4, scratch.into()),
+                (12, (&q.params).into()),
+            ],
+            [x, total.div_ceil(x), 1],
+        ));
+        Some(scratch)
     }
 
     /// [`Self::linear`]'s dispatch for one quantized part ([`super::weights::QuantPart`]):

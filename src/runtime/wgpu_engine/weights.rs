@@ -98,6 +98,17 @@ pub(super) struct Matrix {
 }
 
 impl Matrix {
+    /// Bytes of the largest quantized part written out in f16 (0: none is quantized):
+    /// the size of the engine's dequantization scratch.
+    pub(super) fn quant_scratch_bytes(&self) -> u64 {
+        self.parts
+            .iter()
+            .filter(|p| p.quant.is_some())
+            .map(|p| (p.rows * self.cols * 2) as u64)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Whether the matrix is kept in its file's quantization ([`Part::quant`]; all parts
     /// alike), which only `linear_words.wgsl` and `matvec.wgsl`'s quantized forms read.
     pub(super) fn quantized(&self) -> bool {
@@ -298,11 +309,12 @@ impl<'d> Uploader<'d> {
         Ok(Matrix { parts, rows, cols })
     }
 
-    /// `m` in its quantization, split by rows so each part's codes fit one binding (its
-    /// params, at most half its codes' bytes, then fit too).
+    /// `m` in its quantization, split by rows as its f16 copy would be: a prefill's
+    /// products on matrix units or tiles read each part written out in f16 (`dequant.wgsl`
+    /// into one scratch binding), and the codes and params (at most 1.5 bytes a weight)
+    /// then fit too.
     fn quant_matrix(&mut self, name: &str, m: &QuantMatrix) -> Result<Matrix, EngineError> {
-        let row_bytes = m.cols * m.bits as usize / 8;
-        let per = rows_per_part(name, m.rows, row_bytes, 1, self.max_binding)?;
+        let per = rows_per_part(name, m.rows, m.cols, 2, self.max_binding)?;
         let format = m.bits | (m.group.trailing_zeros() << 8);
         let mut parts = Vec::new();
         let mut row0 = 0;

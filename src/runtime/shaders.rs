@@ -87,6 +87,15 @@ pub const LINEAR_WORDS_QUANT: Shader = Shader {
         include_str!("../../shaders/linear_words.wgsl")
     ),
 };
+/// `matvec_q.wgsl`: the decode products over quantized weights on subgroups (a subgroup
+/// per 4 columns × `ROWS` rows, a lane taking a 16-byte word of codes a step, the pair
+/// folded in after the word's dot product), `INPUT_MODE` as [`MATVEC`]'s; codes at binding
+/// 2, pairs at 12, the format in the parameters' last word.
+pub const MATVEC_Q: Shader = Shader {
+    name: "matvec_q.wgsl",
+    entry_point: "moa_matvec_q",
+    source: include_str!("../../shaders/matvec_q.wgsl"),
+};
 /// `dequant.wgsl`: a quantized part's weights written out as f16 (`quant_weights.wgsl`
 /// prepended; the part's rows in the parameters' `n_out`, K in `k`, the format in
 /// `quant`), into the scratch matrix that the many-row products on matrix units or tiles
@@ -254,6 +263,7 @@ pub const ALL: &[Shader] = &[
     LINEAR_WORDS,
     LINEAR_WORDS_TEXTURE,
     LINEAR_WORDS_QUANT,
+    MATVEC_Q,
     DEQUANT,
     LINEAR_TILED,
     MATVEC,

@@ -498,9 +498,23 @@ pub(super) struct QuantPipes {
     /// `dequant.wgsl`: a part written out in f16 for the many-row products on matrix
     /// units or tiles.
     pub(super) dequant: wgpu::ComputePipeline,
+    /// `matvec_q.wgsl` where the adapter has a fixed subgroup size: per ROWS (1, 2, 4, 8),
+    /// the pipelines at INPUT_MODE 0 (f32 input), 0 (attention input), 1 and 2.
+    pub(super) gemv: Option<[(u32, [wgpu::ComputePipeline; 4]); 4]>,
 }
 
 impl QuantPipes {
+    /// The `matvec_q.wgsl` form for `rows` rows: the most rows a workgroup that does not
+    /// exceed `rows` (8 above 8: the grid's y covers the rest).
+    pub(super) fn gemv(&self, rows: usize) -> Option<&(u32, [wgpu::ComputePipeline; 4])> {
+        let forms = self.gemv.as_ref()?;
+        forms
+            .iter()
+            .rev()
+            .find(|(r, _)| *r as usize <= rows)
+            .or(forms.first())
+    }
+
     /// The `linear_words.wgsl` form for `rows` rows ([`LinearWords::form`]'s rule): rows an
     /// invocation and the pipelines.
     pub(super) fn words(&self, rows: usize) -> &(u32, [wgpu::ComputePipeline; 2]) {
@@ -826,8 +840,35 @@ impl Pipelines {
                 let mode =
                     |t: Types, m: f64| pipe_with(mq, t, &[("INPUT_MODE", m), ("ROW_BLOCK", rb)]);
                 let [a, b, c, e] = LINEAR_WORDS_ROWS;
+                let gemv = match subgroup {
+                    Some(sg) => {
+                        let form =
+                            |rows: u32| -> Result<(u32, [wgpu::ComputePipeline; 4]), EngineError> {
+                                let c = |m: f64| {
+                                    [
+                                        ("LANES", f64::from(sg)),
+                                        ("ROWS", f64::from(rows)),
+                                        ("INPUT_MODE", m),
+                                    ]
+                                };
+                                let q = shaders::MATVEC_Q;
+                                Ok((
+                                    rows,
+                                    [
+                                        pipe_with(q, types, &c(0.0))?,
+                                        pipe_with(q, attn, &c(0.0))?,
+                                        pipe_with(q, types, &c(1.0))?,
+                                        pipe_with(q, types, &c(2.0))?,
+                                    ],
+                                ))
+                            };
+                        Some([form(1)?, form(2)?, form(4)?, form(8)?])
+                    }
+                    None => None,
+                };
                 Some(QuantPipes {
                     sg: matvec_sg_quant,
+                    gemv,
                     dequant: pipe(shaders::DEQUANT, types)?,
                     words: [words(a)?, words(b)?, words(c)?, words(e)?],
                     matvec: [

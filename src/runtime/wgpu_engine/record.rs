@@ -214,6 +214,12 @@ impl WgpuEngine {
         }
     }
 
+    /// Whether quantized decode products run on `matvec_q.wgsl` (built, and the subgroup
+    /// products chosen).
+    fn quant_gemv(&self) -> bool {
+        self.subgroup_matvec && self.pipes.quant.as_ref().is_some_and(|q| q.gemv.is_some())
+    }
+
     /// The quantized subgroup sets for inner size `k`, where built and chosen.
     fn sg_pipes_for_quant(&self, k: usize) -> Option<&SgPipes> {
         match self.pipes.quant.as_ref().map(|q| &q.sg) {
@@ -487,7 +493,25 @@ impl WgpuEngine {
                 Input::Norm(weight) => weight,
                 _ => &self.dummy,
             };
-            // Subgroups where the adapter has them, as the storage form chooses.
+            // `matvec_q.wgsl` where the adapter has subgroups and the matrix is on them
+            // (a lane's 16-byte word within one group), as `subgroup_matvec` chooses.
+            let per_word = 128 / (q.format & 255) as usize;
+            let gemv = pipes
+                .gemv(rows)
+                .filter(|_| self.subgroup_matvec && per_word <= 1 << (q.format >> 8));
+            if let Some((per, forms)) = gemv {
+                let pipe = match input {
+                    Input::Plain => &forms[0],
+                    Input::Attention => &forms[1],
+                    Input::Norm(_) => &forms[2],
+                    Input::SwiGlu => &forms[3],
+                };
+                bound.push((5, norm.into()));
+                let groups = [n_out.div_ceil(4), (rows as u32).div_ceil(*per), 1];
+                d.push(self.dispatch_bound(pipe, &bound, groups));
+                return Ok(());
+            }
+            // Else `matvec_sg.wgsl` where the adapter has subgroups.
             if let Some(sg) = self.sg_pipes_for_quant(k) {
                 let set = sg.pick(part.rows, k, rows);
                 let pipe = match input {
@@ -981,8 +1005,11 @@ impl WgpuEngine {
             });
             // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
             // [gate | up] weight (its column groups take rows of both halves).
+            // Quantized gate/up goes to `matvec_q.wgsl` (`quant_linear`), SwiGLU into the
+            // down product's input, where that kernel runs.
             let swiglu_sg = self
                 .sg_pipes_for(&lw.w_gate_up, hidden)
+                .filter(|_| !lw.w_gate_up.quantized() || !self.quant_gemv())
                 .filter(|_| {
                     self.swiglu_out
                         && fuse

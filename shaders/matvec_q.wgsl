@@ -1,0 +1,132 @@
+// Decode products over quantized weights (model::QuantMatrix, quant_weights.wgsl's layout):
+// out[t, n] = Σ_k f(x)[t, k] · w[n, k] (+ residual) for few rows, one subgroup (the
+// workgroup: LANES = the adapter's subgroup size) per 4 output columns × ROWS rows.
+// matvec_sg.wgsl gives a lane 4 weights of K a step, which for codes is 2 bytes and an
+// 8-byte (scale, offset) pair: twice f16's loads for a quarter of its bytes (0.82 TB/s on
+// the H100 where the f16 step read 1.6, benches/RESULTS.md "Session 58"). Here a lane takes
+// a whole 16-byte word of each of its 4 columns' codes a step (32 weights at 4 bits, 16 at
+// 8), whose one group's pair it loads once, and folds the pair in after the word's dot
+// product: Σ x·(s·c + o) = s·Σ x·c + o·Σ x, so a weight costs one multiply-add. The lanes'
+// sums meet in one subgroupAdd: no workgroup memory, no barrier.
+// Requires 128 / bits ≤ group (a word never spans two groups: every type's layout, and
+// every stack of them, keeps this; the host checks).
+// INPUT_MODE as matvec.wgsl's: 0 x as is, 1 RMSNorm(x) · norm (the row's scale applied
+// after the reduction), 2 SwiGLU of a [gate | up] row of width 2K.
+override LANES: u32 = 32u;
+override ROWS: u32 = 1u;
+override INPUT_MODE: u32 = 0u;
+
+struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    add_residual: u32,
+    eps: f32,
+    out_stride: u32,
+    col_offset: u32,
+    // bits | log2(group) << 8 (quant_weights.wgsl).
+    quant: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read> qparams: array<vec2<f32>>;
+
+// The product's input at (row, kk..kk+4), kk a multiple of 4, before any RMSNorm scale.
+fn load_x4(row: u32, kk: u32) -> vec4<f32> {
+    let k4 = params.k / 4u;
+    if (INPUT_MODE == 2u) {
+        let g = vec4<f32>(x[row * 2u * k4 + kk / 4u]);
+        return g / (1.0 + exp(-g)) * vec4<f32>(x[row * 2u * k4 + k4 + kk / 4u]);
+    }
+    return vec4<f32>(x[row * k4 + kk / 4u]);
+}
+
+// Codes q·4 .. q·4 + 4 of a 16-byte word as f32.
+fn codes4(word: vec4<u32>, q: u32, bits: u32) -> vec4<f32> {
+    if (bits == 4u) {
+        let v = word[q / 2u] >> ((q % 2u) * 16u);
+        return vec4<f32>((vec4<u32>(v) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u));
+    }
+    return vec4<f32>((vec4<u32>(word[q]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
+}
+
+@compute @workgroup_size(LANES)
+fn moa_matvec_q(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let bits = params.quant & 255u;
+    let gshift = params.quant >> 8u;
+    let per_word = 128u / bits;
+    let words = params.k / per_word;
+    let n0 = wid.x * 4u;
+    let t0 = wid.y * ROWS;
+    // Out-of-range columns and rows read a valid neighbour and are never stored.
+    let last_col = params.n_out - 1u;
+    let last_row = params.n_rows - 1u;
+    let cols = vec4<u32>(n0, min(n0 + 1u, last_col), min(n0 + 2u, last_col), min(n0 + 3u, last_col));
+    // Sized for the largest ROWS (8), indexed by the unrolled row loop's constants.
+    var acc: array<vec4<f32>, 8>;
+    var ss: array<f32, 8>;
+    for (var i = lane; i < words; i += LANES) {
+        let kk0 = i * per_word;
+        let w0 = w[cols.x * words + i];
+        let w1 = w[cols.y * words + i];
+        let w2 = w[cols.z * words + i];
+        let w3 = w[cols.w * words + i];
+        let p0 = qparams[(cols.x * params.k + kk0) >> gshift];
+        let p1 = qparams[(cols.y * params.k + kk0) >> gshift];
+        let p2 = qparams[(cols.z * params.k + kk0) >> gshift];
+        let p3 = qparams[(cols.w * params.k + kk0) >> gshift];
+        for (var r = 0u; r < ROWS; r++) {
+            let row = min(t0 + r, last_row);
+            var dx = vec4<f32>(0.0);
+            var sx = 0.0;
+            for (var q = 0u; q < per_word / 4u; q++) {
+                let kk = kk0 + 4u * q;
+                var xv = load_x4(row, kk);
+                if (INPUT_MODE == 1u) {
+                    ss[r] += dot(xv, xv);
+                    xv *= norm[kk / 4u];
+                }
+                sx += xv.x + xv.y + xv.z + xv.w;
+                dx += vec4<f32>(
+                    dot(xv, codes4(w0, q, bits)),
+                    dot(xv, codes4(w1, q, bits)),
+                    dot(xv, codes4(w2, q, bits)),
+                    dot(xv, codes4(w3, q, bits)),
+                );
+            }
+            acc[r] += vec4<f32>(p0.x, p1.x, p2.x, p3.x) * dx + vec4<f32>(p0.y, p1.y, p2.y, p3.y) * sx;
+        }
+    }
+    for (var r = 0u; r < ROWS; r++) {
+        let sums = subgroupAdd(acc[r]);
+        let squares = subgroupAdd(ss[r]);
+        let t = t0 + r;
+        if (lane != 0u || t >= params.n_rows) {
+            continue;
+        }
+        var scale = 1.0;
+        if (INPUT_MODE == 1u) {
+            scale = inverseSqrt(squares / f32(params.k) + params.eps);
+        }
+        for (var c = 0u; c < 4u; c++) {
+            let n = n0 + c;
+            if (n >= params.n_out) {
+                break;
+            }
+            let o = t * params.out_stride + params.col_offset + n;
+            var v = sums[c] * scale;
+            if (params.add_residual == 1u) {
+                v += residual[o];
+            }
+            out[o] = v;
+        }
+    }
+}

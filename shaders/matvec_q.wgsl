@@ -15,6 +15,12 @@
 override LANES: u32 = 32u;
 override ROWS: u32 = 1u;
 override INPUT_MODE: u32 = 0u;
+// Bits a code (4 or 8; the host builds both and picks by the part's format): a constant,
+// so the loop over a word's 4-weight steps has a constant trip count and each step's
+// component of the word a constant index once unrolled (a runtime index into a vector
+// may be kept in local memory).
+override BITS: u32 = 4u;
+override PER_WORD: u32 = 128u / BITS;
 
 struct Params {
     n_rows: u32,
@@ -47,8 +53,8 @@ fn load_x4(row: u32, kk: u32) -> vec4<f32> {
 }
 
 // Codes q·4 .. q·4 + 4 of a 16-byte word as f32.
-fn codes4(word: vec4<u32>, q: u32, bits: u32) -> vec4<f32> {
-    if (bits == 4u) {
+fn codes4(word: vec4<u32>, q: u32) -> vec4<f32> {
+    if (BITS == 4u) {
         let v = word[q / 2u] >> ((q % 2u) * 16u);
         return vec4<f32>((vec4<u32>(v) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u));
     }
@@ -60,10 +66,8 @@ fn moa_matvec_q(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let bits = params.quant & 255u;
     let gshift = params.quant >> 8u;
-    let per_word = 128u / bits;
-    let words = params.k / per_word;
+    let words = params.k / PER_WORD;
     let n0 = wid.x * 4u;
     let t0 = wid.y * ROWS;
     // Out-of-range columns and rows read a valid neighbour and are never stored.
@@ -74,7 +78,7 @@ fn moa_matvec_q(
     var acc: array<vec4<f32>, 8>;
     var ss: array<f32, 8>;
     for (var i = lane; i < words; i += LANES) {
-        let kk0 = i * per_word;
+        let kk0 = i * PER_WORD;
         let w0 = w[cols.x * words + i];
         let w1 = w[cols.y * words + i];
         let w2 = w[cols.z * words + i];
@@ -87,7 +91,7 @@ fn moa_matvec_q(
             let row = min(t0 + r, last_row);
             var dx = vec4<f32>(0.0);
             var sx = 0.0;
-            for (var q = 0u; q < per_word / 4u; q++) {
+            for (var q = 0u; q < PER_WORD / 4u; q++) {
                 let kk = kk0 + 4u * q;
                 var xv = load_x4(row, kk);
                 if (INPUT_MODE == 1u) {
@@ -96,10 +100,10 @@ fn moa_matvec_q(
                 }
                 sx += xv.x + xv.y + xv.z + xv.w;
                 dx += vec4<f32>(
-                    dot(xv, codes4(w0, q, bits)),
-                    dot(xv, codes4(w1, q, bits)),
-                    dot(xv, codes4(w2, q, bits)),
-                    dot(xv, codes4(w3, q, bits)),
+                    dot(xv, codes4(w0, q)),
+                    dot(xv, codes4(w1, q)),
+                    dot(xv, codes4(w2, q)),
+                    dot(xv, codes4(w3, q)),
                 );
             }
             acc[r] += vec4<f32>(p0.x, p1.x, p2.x, p3.x) * dx + vec4<f32>(p0.y, p1.y, p2.y, p3.y) * sx;

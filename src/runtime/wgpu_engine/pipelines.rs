@@ -482,6 +482,10 @@ pub(super) struct Pipelines {
     pub(super) quant: Option<QuantPipes>,
 }
 
+/// One `matvec_q.wgsl` form: its ROWS and its pipelines by input (f32, attention, RMSNorm,
+/// SwiGLU).
+pub(super) type GemvForm = (u32, [wgpu::ComputePipeline; 4]);
+
 /// The products over quantized weights ([`super::weights::QuantPart`]): `linear_words.wgsl`
 /// and `matvec.wgsl` with `quant_weights.wgsl` as their weight source. Every pipeline is
 /// `[plain input, attention input]` or by `matvec.wgsl`'s INPUT_MODE.
@@ -498,16 +502,18 @@ pub(super) struct QuantPipes {
     /// `dequant.wgsl`: a part written out in f16 for the many-row products on matrix
     /// units or tiles.
     pub(super) dequant: wgpu::ComputePipeline,
-    /// `matvec_q.wgsl` where the adapter has a fixed subgroup size: per ROWS (1, 2, 4, 8),
-    /// the pipelines at INPUT_MODE 0 (f32 input), 0 (attention input), 1 and 2.
-    pub(super) gemv: Option<[(u32, [wgpu::ComputePipeline; 4]); 4]>,
+    /// `matvec_q.wgsl` where the adapter has a fixed subgroup size: for 4- and 8-bit codes,
+    /// per ROWS (1, 2, 4, 8), the pipelines at INPUT_MODE 0 (f32 input), 0 (attention
+    /// input), 1 and 2.
+    pub(super) gemv: Option<[[GemvForm; 4]; 2]>,
 }
 
 impl QuantPipes {
     /// The `matvec_q.wgsl` form for `rows` rows: the most rows a workgroup that does not
     /// exceed `rows` (8 above 8: the grid's y covers the rest).
-    pub(super) fn gemv(&self, rows: usize) -> Option<&(u32, [wgpu::ComputePipeline; 4])> {
-        let forms = self.gemv.as_ref()?;
+    /// `bits`: the part's codes (4 or 8).
+    pub(super) fn gemv(&self, rows: usize, bits: u32) -> Option<&GemvForm> {
+        let forms = &self.gemv.as_ref()?[usize::from(bits == 8)];
         forms
             .iter()
             .rev()
@@ -842,27 +848,30 @@ impl Pipelines {
                 let [a, b, c, e] = LINEAR_WORDS_ROWS;
                 let gemv = match subgroup {
                     Some(sg) => {
-                        let form =
-                            |rows: u32| -> Result<(u32, [wgpu::ComputePipeline; 4]), EngineError> {
-                                let c = |m: f64| {
-                                    [
-                                        ("LANES", f64::from(sg)),
-                                        ("ROWS", f64::from(rows)),
-                                        ("INPUT_MODE", m),
-                                    ]
-                                };
-                                let q = shaders::MATVEC_Q;
-                                Ok((
-                                    rows,
-                                    [
-                                        pipe_with(q, types, &c(0.0))?,
-                                        pipe_with(q, attn, &c(0.0))?,
-                                        pipe_with(q, types, &c(1.0))?,
-                                        pipe_with(q, types, &c(2.0))?,
-                                    ],
-                                ))
+                        let form = |bits: u32, rows: u32| -> Result<GemvForm, EngineError> {
+                            let c = |m: f64| {
+                                [
+                                    ("LANES", f64::from(sg)),
+                                    ("ROWS", f64::from(rows)),
+                                    ("INPUT_MODE", m),
+                                    ("BITS", f64::from(bits)),
+                                ]
                             };
-                        Some([form(1)?, form(2)?, form(4)?, form(8)?])
+                            let q = shaders::MATVEC_Q;
+                            Ok((
+                                rows,
+                                [
+                                    pipe_with(q, types, &c(0.0))?,
+                                    pipe_with(q, attn, &c(0.0))?,
+                                    pipe_with(q, types, &c(1.0))?,
+                                    pipe_with(q, types, &c(2.0))?,
+                                ],
+                            ))
+                        };
+                        let forms = |b: u32| -> Result<_, EngineError> {
+                            Ok([form(b, 1)?, form(b, 2)?, form(b, 4)?, form(b, 8)?])
+                        };
+                        Some([forms(4)?, forms(8)?])
                     }
                     None => None,
                 };

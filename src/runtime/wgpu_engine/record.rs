@@ -497,7 +497,7 @@ impl WgpuEngine {
             // (a lane's 16-byte word within one group), as `subgroup_matvec` chooses.
             let per_word = 128 / (q.format & 255) as usize;
             let gemv = pipes
-                .gemv(rows)
+                .gemv(rows, q.format & 255)
                 .filter(|_| self.subgroup_matvec && per_word <= 1 << (q.format >> 8));
             if let Some((per, forms)) = gemv {
                 let pipe = match input {

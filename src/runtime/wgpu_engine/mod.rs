@@ -446,9 +446,9 @@ impl WgpuEngine {
         let texture_weights =
             storage == StorageType::F16 && options.texture_weights.unwrap_or(cpu && words_only);
         let texture_only = texture_weights && words_only;
-        // Quantized weights where asked (`auto` = off: they save 34-44% of the device
-        // memory and cost 12-25% of the decode step, session 58); only a streamed GGUF file
-        // has any to keep.
+        // Quantized weights where asked (`auto` = off until a GPU measures the many-row
+        // routing: they save 34-44% of the device memory and give 1.04-1.14x the one-row
+        // decode step on the H100, session 58); only a streamed GGUF file has any to keep.
         let quant_asked = options.quant_weights.unwrap_or(false);
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
@@ -957,7 +957,8 @@ impl WgpuEngine {
         let mut form = self.decode_products_form();
         if self.quant_weights {
             form += "; layer matrices kept in their GGUF quantization (MOA_WGPU_QUANT_WEIGHTS: \
-                     quant_weights.wgsl in linear_words.wgsl, matvec.wgsl and matvec_sg.wgsl)";
+                     matvec_q.wgsl, and quant_weights.wgsl in linear_words.wgsl, matvec.wgsl and \
+                     matvec_sg.wgsl)";
         } else if self.options.quant_weights == Some(true) {
             form += "; MOA_WGPU_QUANT_WEIGHTS=1 not applied (no layer matrix came as Q4_0, \
                      Q4_1, Q8_0, Q4_K or Q6_K blocks: only a GGUF file streamed to the engine, \

@@ -461,15 +461,17 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_QUANT_WEIGHTS` (default `auto`: off, measured below): a GGUF file's
     /// quantized layer matrices (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K) kept in their quantization
     /// on the device ([`crate::model::QuantMatrix`]: 0.75 bytes a weight for the 4-bit
-    /// types against f16's 2), read by the quantized forms of `linear_words.wgsl`,
-    /// `matvec.wgsl` and `matvec_sg.wgsl`, and by a prefill's tiled or matrix-unit products
-    /// through an f16 copy of each part (`dequant.wgsl`). Only a streamed model ([`crate::ModelRef::Streamed`], what `moa
+    /// types against f16's 2), read by `matvec_q.wgsl` (decode products of up to 4 rows),
+    /// the quantized forms of `linear_words.wgsl`, `matvec.wgsl` and `matvec_sg.wgsl`, and
+    /// a prefill's tiled or matrix-unit products through an f16 copy of each part
+    /// (`dequant.wgsl`). Only a streamed model ([`crate::ModelRef::Streamed`], what `moa
     /// generate` loads) has its file's blocks to keep; the embedding and the LM head stay
     /// in the storage type; the matrix-unit decode products skip quantized matrices.
     /// Measured (benches/RESULTS.md "Session 58"):
     /// device memory −34 to −44% (H100 through Vulkan, 3B Q4_K_M: 8.7 → 4.8 GB), the same
-    /// tokens, prefill at parity, decode 0.79–0.88× (H100) and 0.7–0.9× (lavapipe): a
-    /// memory setting, hence off by default.
+    /// tokens, prefill at parity, one-row decode 1.04–1.14× on the H100 (`matvec_q.wgsl`)
+    /// and 0.7–0.9× on lavapipe; off by default until the many-row routing is measured on a
+    /// GPU.
     pub quant_weights: Option<bool>,
     /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
     /// ([`super::DecodeStats::summary`]) to stderr when it ends.

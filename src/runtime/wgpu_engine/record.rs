@@ -214,10 +214,15 @@ impl WgpuEngine {
         }
     }
 
-    /// Whether quantized decode products run on `matvec_q.wgsl` (built, and the subgroup
-    /// products chosen).
-    fn quant_gemv(&self) -> bool {
-        self.subgroup_matvec && self.pipes.quant.as_ref().is_some_and(|q| q.gemv.is_some())
+    /// Whether a quantized decode product of `rows` rows runs on `matvec_q.wgsl` (built,
+    /// the subgroup products chosen, at most `GEMV_MAX_ROWS` rows).
+    fn quant_gemv(&self, rows: usize) -> bool {
+        self.subgroup_matvec
+            && self
+                .pipes
+                .quant
+                .as_ref()
+                .is_some_and(|q| q.gemv(rows, 4).is_some())
     }
 
     /// The quantized subgroup sets for inner size `k`, where built and chosen.
@@ -1006,10 +1011,10 @@ impl WgpuEngine {
             // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
             // [gate | up] weight (its column groups take rows of both halves).
             // Quantized gate/up goes to `matvec_q.wgsl` (`quant_linear`), SwiGLU into the
-            // down product's input, where that kernel runs.
+            // down product's input, where that kernel runs (up to `GEMV_MAX_ROWS` rows).
             let swiglu_sg = self
                 .sg_pipes_for(&lw.w_gate_up, hidden)
-                .filter(|_| !lw.w_gate_up.quantized() || !self.quant_gemv())
+                .filter(|_| !lw.w_gate_up.quantized() || !self.quant_gemv(t))
                 .filter(|_| {
                     self.swiglu_out
                         && fuse

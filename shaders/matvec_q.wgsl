@@ -22,19 +22,9 @@ override INPUT_MODE: u32 = 0u;
 override BITS: u32 = 4u;
 override PER_WORD: u32 = 128u / BITS;
 
-struct Params {
-    n_rows: u32,
-    k: u32,
-    n_out: u32,
-    add_residual: u32,
-    eps: f32,
-    out_stride: u32,
-    col_offset: u32,
-    // bits | log2(group) << 8 (quant_weights.wgsl).
-    quant: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+// ProductParams' words (product_params.wgsl, appended by the host): `_eps` holds the
+// RMSNorm epsilon's bits, `quant` the format (bits | log2(group) << 8).
+@group(0) @binding(0) var<uniform> params: ProductParams;
 @group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
@@ -118,7 +108,7 @@ fn moa_matvec_q(
         }
         var scale = 1.0;
         if (INPUT_MODE == 1u) {
-            scale = inverseSqrt(squares / f32(params.k) + params.eps);
+            scale = inverseSqrt(squares / f32(params.k) + bitcast<f32>(params._eps));
         }
         for (var c = 0u; c < 4u; c++) {
             let n = n0 + c;

@@ -339,7 +339,6 @@ impl GgufFile {
     fn read_k_quant(&mut self, name: &str) -> Result<Option<Vec<f32>>, ModelError> {
         use super::quant::{self, QK_K};
         use candle_core::quantized::GgmlDType;
-        use std::io::{Read, Seek, SeekFrom};
         let Some(info) = self.content.tensor_infos.get(name) else {
             return Ok(None);
         };
@@ -348,11 +347,12 @@ impl GgufFile {
             GgmlDType::Q6K => (quant::Q6_K_BLOCK_BYTES, quant::dequantize_q6_k),
             _ => return Ok(None),
         };
-        let bad = |message: String| ModelError::Format {
-            path: self.path.clone(),
-            message: format!("tensor `{name}` ({:?}): {message}", info.ggml_dtype),
+        let (path, dtype) = (self.path.clone(), info.ggml_dtype);
+        let bad = move |message: String| ModelError::Format {
+            path: path.clone(),
+            message: format!("tensor `{name}` ({dtype:?}): {message}"),
         };
-        let dims = info.shape.dims();
+        let dims = info.shape.dims().to_vec();
         let row = dims.last().copied().unwrap_or(1);
         if !row.is_multiple_of(QK_K) {
             return Err(bad(format!(
@@ -360,14 +360,28 @@ impl GgufFile {
             )));
         }
         let elements: usize = dims.iter().product();
-        let bytes = elements / QK_K * block;
+        let raw = self.read_raw(name, elements / QK_K * block)?;
+        decode(&raw).map(Some).map_err(bad)
+    }
+
+    /// The first `bytes` bytes of tensor `name`'s data (a tensor of `tensor_infos`), read
+    /// where its offset says. Errors: a short file, naming the tensor, its type and where.
+    fn read_raw(&mut self, name: &str, bytes: usize) -> Result<Vec<u8>, ModelError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let info = &self.content.tensor_infos[name];
         let start = self.content.tensor_data_offset + info.offset;
         let mut raw = vec![0u8; bytes];
         self.reader
             .seek(SeekFrom::Start(start))
             .and_then(|_| self.reader.read_exact(&mut raw))
-            .map_err(|e| bad(format!("reading {bytes} bytes at offset {start}: {e}")))?;
-        decode(&raw).map(Some).map_err(bad)
+            .map_err(|e| ModelError::Format {
+                path: self.path.clone(),
+                message: format!(
+                    "tensor `{name}` ({:?}): reading {bytes} bytes at offset {start}: {e}",
+                    info.ggml_dtype
+                ),
+            })?;
+        Ok(raw)
     }
 
     /// Tensor `name`'s blocks as a [`QuantMatrix`], for a 2-D tensor of a type that layout
@@ -379,7 +393,6 @@ impl GgufFile {
         expected: &[usize],
     ) -> Result<Option<QuantMatrix>, ModelError> {
         use candle_core::quantized::GgmlDType;
-        use std::io::{Read, Seek, SeekFrom};
         let Some(found) = self.tensor_shape(name) else {
             return Ok(None);
         };
@@ -398,8 +411,9 @@ impl GgufFile {
         let [rows, cols] = found[..] else {
             return Ok(None);
         };
-        let bad = |message: String| ModelError::Format {
-            path: self.path.clone(),
+        let path = self.path.clone();
+        let bad = move |message: String| ModelError::Format {
+            path: path.clone(),
             message: format!("tensor `{name}` ({t:?}): {message}"),
         };
         let (block, block_bytes) = t.block();
@@ -408,13 +422,7 @@ impl GgufFile {
                 "rows of {cols} weights: {t:?} rows must be whole blocks of {block}"
             )));
         }
-        let bytes = rows * cols / block * block_bytes;
-        let start = self.content.tensor_data_offset + info.offset;
-        let mut raw = vec![0u8; bytes];
-        self.reader
-            .seek(SeekFrom::Start(start))
-            .and_then(|_| self.reader.read_exact(&mut raw))
-            .map_err(|e| bad(format!("reading {bytes} bytes at offset {start}: {e}")))?;
+        let raw = self.read_raw(name, rows * cols / block * block_bytes)?;
         QuantMatrix::from_gguf(t, &raw, rows, cols)
             .map(Some)
             .map_err(bad)

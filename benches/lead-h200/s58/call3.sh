@@ -4,7 +4,8 @@
 # copy on matvec_sg.wgsl. Llama-3.2-1B and 3B shapes, Q4_K_M (random_gguf), one row, 2 040-token prompt, 256 greedy
 # steps, each setting twice in turn. Binary: the commit after d61c0a30.
 # PREDICTED: quantized decode >= 1.2x f16 at 3B (it reads 3.76 GB a step against 6.43) and >= 1.0x at 1B; same ids.
-SESSION=s58; . "$(dirname "$0")/env.sh" call3 moa:c/moa.xz rg:c/rg.xz
+# CALL names the run (call 4 runs this script again with its own binary: call4.sh).
+SESSION=s58; . "$(dirname "$0")/env.sh" "${CALL:-call3}" moa:c/moa.xz rg:c/rg.xz
 cd /work/main
 /tmp/rg /tmp/l3b.gguf --like llama-3.2-3b --mix q4_k_m > "$R/rg3.txt" 2>&1 & p3=$!
 /tmp/rg /tmp/q4km.gguf --mix q4_k_m > "$R/rg1.txt" 2>&1

@@ -40,20 +40,7 @@ fn main() {
         .map(String::from)
         .to_vec();
     let mut types = vec![3i32, 3, 3];
-    let mut printable: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
-    let mut chars: Vec<u32> = printable.clone();
-    let mut n = 0;
-    for b in 0..256u32 {
-        if !printable.contains(&b) {
-            printable.push(b);
-            chars.push(256 + n);
-            n += 1;
-        }
-    }
-    let mut map = vec![' '; 256];
-    for (b, ch) in printable.iter().zip(&chars) {
-        map[*b as usize] = char::from_u32(*ch).unwrap();
-    }
+    let map = moa::model::random::byte_level_chars();
     for ch in map {
         tokens.push(ch.to_string());
         types.push(1);

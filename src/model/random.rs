@@ -590,6 +590,28 @@ pub fn write_hf_folder_as(
     written
 }
 
+/// GPT-2's `bytes_to_unicode`: the character that stands for each byte in a byte-level
+/// BPE vocabulary. Printable Latin-1 bytes stand for themselves, the others for U+0100
+/// onwards in byte order.
+pub fn byte_level_chars() -> [char; 256] {
+    let printable = |b: u32| {
+        (u32::from(b'!')..=u32::from(b'~')).contains(&b)
+            || (0xA1..=0xAC).contains(&b)
+            || (0xAE..=0xFF).contains(&b)
+    };
+    let mut next = 0x100;
+    std::array::from_fn(|b| {
+        let b = b as u32;
+        let ch = if printable(b) {
+            b
+        } else {
+            next += 1;
+            next - 1
+        };
+        char::from_u32(ch).expect("a Latin-1 or U+01xx code point")
+    })
+}
+
 /// Tokens of [`byte_level_tokenizer_json`]: `<unk>`, `<s>` (1, the config's BOS), `</s>`
 /// (2, its EOS), then the 256 bytes.
 pub const BYTE_VOCAB: usize = 259;
@@ -599,27 +621,12 @@ pub const BYTE_VOCAB: usize = 259;
 /// token per byte: a random model's text means nothing, but lengths in tokens, prompts
 /// and answers work as with a real tokenizer. Ids past 258 decode to nothing.
 pub fn byte_level_tokenizer_json() -> serde_json::Value {
-    // GPT-2's `bytes_to_unicode`: printable Latin-1 bytes stand for themselves, the
-    // others for U+0100 onwards in byte order.
-    let printable = |b: u32| {
-        (u32::from(b'!')..=u32::from(b'~')).contains(&b)
-            || (0xA1..=0xAC).contains(&b)
-            || (0xAE..=0xFF).contains(&b)
-    };
     let mut vocab = serde_json::Map::new();
     let special = ["<unk>", "<s>", "</s>"];
     for (id, t) in special.iter().enumerate() {
         vocab.insert((*t).into(), id.into());
     }
-    let mut next = 0x100;
-    for b in 0..256u32 {
-        let ch = if printable(b) {
-            b
-        } else {
-            next += 1;
-            next - 1
-        };
-        let ch = char::from_u32(ch).expect("a Latin-1 or U+01xx code point");
+    for (b, ch) in (0u32..).zip(byte_level_chars()) {
         vocab.insert(ch.to_string(), (special.len() as u32 + b).into());
     }
     let added: Vec<serde_json::Value> = special

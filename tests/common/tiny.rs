@@ -33,21 +33,7 @@ pub fn tmp(name: &str) -> PathBuf {
 
 /// GPT-2's byte → printable character map (`bytes_to_unicode`).
 pub fn byte_chars() -> Vec<char> {
-    let mut printable: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
-    let mut chars: Vec<u32> = printable.clone();
-    let mut n = 0;
-    for b in 0..256u32 {
-        if !printable.contains(&b) {
-            printable.push(b);
-            chars.push(256 + n);
-            n += 1;
-        }
-    }
-    let mut map = vec![' '; 256];
-    for (b, c) in printable.iter().zip(&chars) {
-        map[*b as usize] = char::from_u32(*c).unwrap();
-    }
-    map
+    moa::model::random::byte_level_chars().to_vec()
 }
 
 /// Vocabulary: 3 control tokens, the 256 byte tokens, merged tokens, filler.

@@ -454,10 +454,11 @@ impl WgpuEngine {
     }
 
     /// [`Self::linear`]'s dispatch for one quantized part ([`super::weights::QuantPart`]):
-    /// `matvec.wgsl`'s quantized form where the pass fuses (few rows, split-K products on;
-    /// RMSNorm and SwiGLU fused into its input as the storage form does), else
-    /// `linear_words.wgsl`'s. Bindings as theirs, plus the groups' (scale, offset) at 12
-    /// and the format in the parameters' last word. Errors: an engine built without the
+    /// where the pass fuses (few rows, split-K products on; RMSNorm and SwiGLU fused into
+    /// the input as the storage form does), `matvec_q.wgsl` up to `GEMV_MAX_ROWS` rows, else
+    /// `matvec_sg.wgsl`'s quantized form on subgroups, else `matvec.wgsl`'s; where it does
+    /// not, `linear_words.wgsl`'s. Bindings as theirs, plus the groups' (scale, offset) at
+    /// 12 and the format in the parameters' last word. Errors: an engine built without the
     /// quantized pipelines (a part cannot be quantized then).
     #[allow(clippy::too_many_arguments)]
     fn quant_linear(

@@ -190,3 +190,49 @@ fn quantized_weights_asked_for_a_loaded_model_are_said_not_applied() {
         "{products}"
     );
 }
+
+/// `matvec_q.wgsl` at every row count (`MOA_WGPU_QUANT_GEMV_ROWS` 64): a 9-row decode step
+/// takes its ROWS 8 form and then ROWS 1 for the last row, over 4-bit (Q4_0, Q4_1) and
+/// 8-bit (the QKV product stacked from Q8_0 keys) codes: the CPU reference's logits.
+#[test]
+fn matvec_q_takes_many_rows() {
+    use GgmlDType::{Q4_0, Q4_1, Q8_0};
+    let dir = tiny::tmp("quant_weights-rows");
+    let path = dir.join("mixed.gguf");
+    write(&path, 41, [Q4_0, Q8_0, Q4_1, Q4_1, Q4_0, Q4_0, Q4_1]);
+    let loaded = Model::load(&path).unwrap();
+    let r = CpuReference::new(loaded.config.clone(), loaded.weights.clone()).unwrap();
+    let prompts: Vec<Vec<u32>> = (0..9u32)
+        .map(|i| (0..3 + i).map(|j| (i * 37 + j * 11) % 250 + 1).collect())
+        .collect();
+    let next: Vec<u32> = (0..9u32).map(|i| 200 - i).collect();
+    let want: Vec<Vec<f32>> = prompts
+        .iter()
+        .zip(&next)
+        .map(|(p, &n)| {
+            let mut cache = r.new_cache();
+            r.next_token_logits(&mut cache, p, Masking::Dense).unwrap();
+            r.next_token_logits(&mut cache, &[n], Masking::Dense)
+                .unwrap()
+        })
+        .collect();
+    let (model, mut stream) = WeightStream::open(&path).unwrap();
+    let e = WgpuEngine::new_with_options(
+        ctx(),
+        ModelRef::Streamed(&model, &mut stream),
+        None,
+        false,
+        WgpuEngineOptions {
+            quant_gemv_rows: 64,
+            ..options(true, 1)
+        },
+    )
+    .unwrap();
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let mut req = e.start(&lens, 8, 0).unwrap();
+    e.prefill_logits(&mut req, &prompts).unwrap();
+    let got = e.decode_logits(&mut req, &next).unwrap();
+    for (row, (got, want)) in got.iter().zip(&want).enumerate() {
+        tiny::assert_close(got, want, 2e-2, &format!("9 rows on matvec_q, row {row}"));
+    }
+}

@@ -473,6 +473,12 @@ pub struct WgpuEngineOptions {
     /// and 0.7–0.9× on lavapipe; off by default until the many-row routing is measured on a
     /// GPU.
     pub quant_weights: Option<bool>,
+    /// `MOA_WGPU_QUANT_GEMV_ROWS` (default `4`, allowed 0 to 64): the most rows of a
+    /// quantized decode product that `matvec_q.wgsl` runs (more run `matvec_sg.wgsl`'s
+    /// quantized form; `0` never uses it). SmolLM2's 16-row step on it took 0.45× the f16
+    /// step's time on the H100 (K 576 leaves lanes idle), one row of the 1B and 3B shapes
+    /// 1.04–1.14× (benches/RESULTS.md "Session 58").
+    pub quant_gemv_rows: u32,
     /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
     /// ([`super::DecodeStats::summary`]) to stderr when it ends.
     pub print_stats: bool,
@@ -690,6 +696,7 @@ impl Default for WgpuEngineOptions {
             warm_up: None,
             texture_weights: None,
             quant_weights: None,
+            quant_gemv_rows: 4,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
             coop_head_tiles: 2,
@@ -848,6 +855,8 @@ impl WgpuEngineOptions {
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             texture_weights: tristate(env, "MOA_WGPU_TEXTURE_WEIGHTS")?,
             quant_weights: tristate(env, "MOA_WGPU_QUANT_WEIGHTS")?,
+            quant_gemv_rows: number(env, "MOA_WGPU_QUANT_GEMV_ROWS", "0 to 64", 0..=64)?
+                .unwrap_or(d.quant_gemv_rows),
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
                 env,
@@ -1320,6 +1329,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_WARM",
     "MOA_WGPU_TEXTURE_WEIGHTS",
     "MOA_WGPU_QUANT_WEIGHTS",
+    "MOA_WGPU_QUANT_GEMV_ROWS",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
     "MOA_WGPU_COOP_HEAD_TILES",

@@ -73,6 +73,9 @@ pub(super) struct SgKnobs {
     pub(super) early: bool,
     /// `XFIRST` (`MOA_WGPU_SG_XFIRST`).
     pub(super) xfirst: bool,
+    /// Most rows of a quantized decode product on `matvec_q.wgsl`
+    /// (`WgpuEngineOptions::quant_gemv_rows`).
+    pub(super) gemv_rows: usize,
 }
 
 impl SgKnobs {
@@ -81,6 +84,7 @@ impl SgKnobs {
             diag: options.sg_diag,
             early: options.sg_early,
             xfirst: options.sg_xfirst,
+            gemv_rows: options.quant_gemv_rows as usize,
         }
     }
 }
@@ -482,13 +486,6 @@ pub(super) struct Pipelines {
     pub(super) quant: Option<QuantPipes>,
 }
 
-/// Most rows of a product on `matvec_q.wgsl`; more take `matvec_sg.wgsl`'s quantized form.
-/// Its lanes walk K a 16-byte word at a time, so few words a column leave lanes idle, and
-/// each lane loads every row's x for its words: SmolLM2's 16-row step (K 576: 18 words of
-/// 4-bit codes for 32 lanes) took 0.45× the f16 step's time on it, where one row of the
-/// 1B and 3B shapes took 1.04–1.14× (H100, benches/RESULTS.md "Session 58", calls 4-5).
-pub(super) const GEMV_MAX_ROWS: usize = 4;
-
 /// One `matvec_q.wgsl` form: its ROWS and its pipelines by input (f32, attention, RMSNorm,
 /// SwiGLU).
 pub(super) type GemvForm = (u32, [wgpu::ComputePipeline; 4]);
@@ -510,17 +507,19 @@ pub(super) struct QuantPipes {
     /// units or tiles.
     pub(super) dequant: wgpu::ComputePipeline,
     /// `matvec_q.wgsl` where the adapter has a fixed subgroup size: for 4- and 8-bit codes,
-    /// per ROWS (1, 2, 4), the pipelines at INPUT_MODE 0 (f32 input), 0 (attention input),
-    /// 1 and 2. Only for products of at most [`GEMV_MAX_ROWS`] rows.
-    pub(super) gemv: Option<[[GemvForm; 3]; 2]>,
+    /// per ROWS (1, 2, 4, 8), the pipelines at INPUT_MODE 0 (f32 input), 0 (attention input),
+    /// 1 and 2. Only for products of at most [`Self::gemv_rows`] rows.
+    pub(super) gemv: Option<[[GemvForm; 4]; 2]>,
+    /// Most rows of a product on [`Self::gemv`] ([`SgKnobs::gemv_rows`]).
+    pub(super) gemv_rows: usize,
 }
 
 impl QuantPipes {
-    /// The `matvec_q.wgsl` form for `rows` rows (at most [`GEMV_MAX_ROWS`], else `None`):
+    /// The `matvec_q.wgsl` form for `rows` rows (at most [`Self::gemv_rows`], else `None`):
     /// the most rows a workgroup that does not exceed `rows`.
     /// `bits`: the part's codes (4 or 8).
     pub(super) fn gemv(&self, rows: usize, bits: u32) -> Option<&GemvForm> {
-        if rows > GEMV_MAX_ROWS {
+        if rows > self.gemv_rows {
             return None;
         }
         let forms = &self.gemv.as_ref()?[usize::from(bits == 8)];
@@ -879,7 +878,7 @@ impl Pipelines {
                             ))
                         };
                         let forms = |b: u32| -> Result<_, EngineError> {
-                            Ok([form(b, 1)?, form(b, 2)?, form(b, 4)?])
+                            Ok([form(b, 1)?, form(b, 2)?, form(b, 4)?, form(b, 8)?])
                         };
                         Some([forms(4)?, forms(8)?])
                     }
@@ -888,6 +887,7 @@ impl Pipelines {
                 Some(QuantPipes {
                     sg: matvec_sg_quant,
                     gemv,
+                    gemv_rows: sg_knobs.gemv_rows,
                     dequant: pipe(shaders::DEQUANT, types)?,
                     words: [words(a)?, words(b)?, words(c)?, words(e)?],
                     matvec: [

@@ -215,7 +215,7 @@ impl WgpuEngine {
     }
 
     /// Whether a quantized decode product of `rows` rows runs on `matvec_q.wgsl` (built,
-    /// the subgroup products chosen, at most `GEMV_MAX_ROWS` rows).
+    /// the subgroup products chosen, at most `QuantPipes::gemv_rows` rows).
     fn quant_gemv(&self, rows: usize) -> bool {
         self.subgroup_matvec
             && self
@@ -455,7 +455,7 @@ impl WgpuEngine {
 
     /// [`Self::linear`]'s dispatch for one quantized part ([`super::weights::QuantPart`]):
     /// where the pass fuses (few rows, split-K products on; RMSNorm and SwiGLU fused into
-    /// the input as the storage form does), `matvec_q.wgsl` up to `GEMV_MAX_ROWS` rows, else
+    /// the input as the storage form does), `matvec_q.wgsl` up to `QuantPipes::gemv_rows` rows, else
     /// `matvec_sg.wgsl`'s quantized form on subgroups, else `matvec.wgsl`'s; where it does
     /// not, `linear_words.wgsl`'s. Bindings as theirs, plus the groups' (scale, offset) at
     /// 12 and the format in the parameters' last word. Errors: an engine built without the
@@ -1012,7 +1012,7 @@ impl WgpuEngine {
             // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
             // [gate | up] weight (its column groups take rows of both halves).
             // Quantized gate/up goes to `matvec_q.wgsl` (`quant_linear`), SwiGLU into the
-            // down product's input, where that kernel runs (up to `GEMV_MAX_ROWS` rows).
+            // down product's input, where that kernel runs (up to `QuantPipes::gemv_rows` rows).
             let swiglu_sg = self
                 .sg_pipes_for(&lw.w_gate_up, hidden)
                 .filter(|_| !lw.w_gate_up.quantized() || !self.quant_gemv(t))

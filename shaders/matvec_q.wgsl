@@ -21,6 +21,9 @@ override INPUT_MODE: u32 = 0u;
 // may be kept in local memory).
 override BITS: u32 = 4u;
 override PER_WORD: u32 = 128u / BITS;
+// Words of K a lane loads before it folds any (1 or 2): 2 puts twice the bytes in flight,
+// for the products whose few workgroups (4 columns each) leave the SMs short of loads.
+override UNROLL: u32 = 1u;
 
 // ProductParams' words (product_params.wgsl, appended by the host): `_eps` holds the
 // RMSNorm epsilon's bits, `quant` the format (bits | log2(group) << 8).
@@ -51,6 +54,41 @@ fn codes4(word: vec4<u32>, q: u32) -> vec4<f32> {
     return vec4<f32>((vec4<u32>(word[q]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
 }
 
+// Folds one word of codes of the 4 columns (`w`, their groups' pairs `p`) at K offset `kk0`
+// into every row's sums: Σ x·(s·c + o) = s·Σ x·c + o·Σ x.
+fn fold(
+    acc: ptr<function, array<vec4<f32>, 8>>,
+    ss: ptr<function, array<f32, 8>>,
+    t0: u32,
+    kk0: u32,
+    w: array<vec4<u32>, 4>,
+    p: array<vec2<f32>, 4>,
+) {
+    let last_row = params.n_rows - 1u;
+    for (var r = 0u; r < ROWS; r++) {
+        let row = min(t0 + r, last_row);
+        var dx = vec4<f32>(0.0);
+        var sx = 0.0;
+        for (var q = 0u; q < PER_WORD / 4u; q++) {
+            let kk = kk0 + 4u * q;
+            var xv = load_x4(row, kk);
+            if (INPUT_MODE == 1u) {
+                (*ss)[r] += dot(xv, xv);
+                xv *= norm[kk / 4u];
+            }
+            sx += xv.x + xv.y + xv.z + xv.w;
+            dx += vec4<f32>(
+                dot(xv, codes4(w[0], q)),
+                dot(xv, codes4(w[1], q)),
+                dot(xv, codes4(w[2], q)),
+                dot(xv, codes4(w[3], q)),
+            );
+        }
+        (*acc)[r] += vec4<f32>(p[0].x, p[1].x, p[2].x, p[3].x) * dx
+            + vec4<f32>(p[0].y, p[1].y, p[2].y, p[3].y) * sx;
+    }
+}
+
 @compute @workgroup_size(LANES)
 fn moa_matvec_q(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -62,41 +100,48 @@ fn moa_matvec_q(
     let t0 = wid.y * ROWS;
     // Out-of-range columns and rows read a valid neighbour and are never stored.
     let last_col = params.n_out - 1u;
-    let last_row = params.n_rows - 1u;
     let cols = vec4<u32>(n0, min(n0 + 1u, last_col), min(n0 + 2u, last_col), min(n0 + 3u, last_col));
     // Sized for the largest ROWS (8), indexed by the unrolled row loop's constants.
     var acc: array<vec4<f32>, 8>;
     var ss: array<f32, 8>;
-    for (var i = lane; i < words; i += LANES) {
+    for (var i = lane; i < words; i += LANES * UNROLL) {
+        let wa = array<vec4<u32>, 4>(
+            w[cols.x * words + i],
+            w[cols.y * words + i],
+            w[cols.z * words + i],
+            w[cols.w * words + i],
+        );
         let kk0 = i * PER_WORD;
-        let w0 = w[cols.x * words + i];
-        let w1 = w[cols.y * words + i];
-        let w2 = w[cols.z * words + i];
-        let w3 = w[cols.w * words + i];
-        let p0 = qparams[(cols.x * params.k + kk0) >> gshift];
-        let p1 = qparams[(cols.y * params.k + kk0) >> gshift];
-        let p2 = qparams[(cols.z * params.k + kk0) >> gshift];
-        let p3 = qparams[(cols.w * params.k + kk0) >> gshift];
-        for (var r = 0u; r < ROWS; r++) {
-            let row = min(t0 + r, last_row);
-            var dx = vec4<f32>(0.0);
-            var sx = 0.0;
-            for (var q = 0u; q < PER_WORD / 4u; q++) {
-                let kk = kk0 + 4u * q;
-                var xv = load_x4(row, kk);
-                if (INPUT_MODE == 1u) {
-                    ss[r] += dot(xv, xv);
-                    xv *= norm[kk / 4u];
-                }
-                sx += xv.x + xv.y + xv.z + xv.w;
-                dx += vec4<f32>(
-                    dot(xv, codes4(w0, q)),
-                    dot(xv, codes4(w1, q)),
-                    dot(xv, codes4(w2, q)),
-                    dot(xv, codes4(w3, q)),
-                );
-            }
-            acc[r] += vec4<f32>(p0.x, p1.x, p2.x, p3.x) * dx + vec4<f32>(p0.y, p1.y, p2.y, p3.y) * sx;
+        let p = array<vec2<f32>, 4>(
+            qparams[(cols.x * params.k + kk0) >> gshift],
+            qparams[(cols.y * params.k + kk0) >> gshift],
+            qparams[(cols.z * params.k + kk0) >> gshift],
+            qparams[(cols.w * params.k + kk0) >> gshift],
+        );
+        if (UNROLL == 1u) {
+            fold(&acc, &ss, t0, kk0, wa, p);
+            continue;
+        }
+        // The second word's loads go out before the first word is folded; past the end
+        // it reads the last word again and is not folded.
+        let j = i + LANES;
+        let jl = min(j, words - 1u);
+        let wb = array<vec4<u32>, 4>(
+            w[cols.x * words + jl],
+            w[cols.y * words + jl],
+            w[cols.z * words + jl],
+            w[cols.w * words + jl],
+        );
+        let kk1 = jl * PER_WORD;
+        let o = array<vec2<f32>, 4>(
+            qparams[(cols.x * params.k + kk1) >> gshift],
+            qparams[(cols.y * params.k + kk1) >> gshift],
+            qparams[(cols.z * params.k + kk1) >> gshift],
+            qparams[(cols.w * params.k + kk1) >> gshift],
+        );
+        fold(&acc, &ss, t0, kk0, wa, p);
+        if (j < words) {
+            fold(&acc, &ss, t0, kk1, wb, o);
         }
     }
     for (var r = 0u; r < ROWS; r++) {

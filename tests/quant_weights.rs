@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use common::tiny::{self, tiny};
+use common::tiny;
 use moa::model::{CpuReference, Masking, Model, WeightStream};
 use moa::runtime::engine::Engine;
 use moa::runtime::wgpu::WgpuContext;
@@ -28,6 +28,11 @@ fn ctx() -> &'static WgpuContext {
 /// The tiny model as a GGUF file whose layer matrices are re-quantized: `types[i]` for
 /// the i-th of attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down.
 fn write(path: &std::path::Path, seed: u64, types: [GgmlDType; 7]) {
+    write_ffn(path, seed, types, tiny::FFN)
+}
+
+/// [`write`] of a model with `ffn` MLP units.
+fn write_ffn(path: &std::path::Path, seed: u64, types: [GgmlDType; 7], ffn: usize) {
     const NAMES: [&str; 7] = [
         "attn_q",
         "attn_k",
@@ -37,7 +42,7 @@ fn write(path: &std::path::Path, seed: u64, types: [GgmlDType; 7]) {
         "ffn_up",
         "ffn_down",
     ];
-    tiny(seed, true).write_gguf(path, |_, tensors| {
+    tiny::tiny_ffn(seed, true, ffn).write_gguf(path, |_, tensors| {
         for (name, t) in tensors.iter_mut() {
             let Some(i) = NAMES
                 .iter()
@@ -191,15 +196,18 @@ fn quantized_weights_asked_for_a_loaded_model_are_said_not_applied() {
     );
 }
 
-/// `matvec_q.wgsl` at every row count (`MOA_WGPU_QUANT_GEMV_ROWS` 64): a 9-row decode step
-/// takes its ROWS 8 form and then ROWS 1 for the last row, over 4-bit (Q4_0, Q4_1) and
+/// `matvec_q.wgsl` at every row count (`MOA_WGPU_QUANT_GEMV_ROWS` 64), UNROLL 1 and 2: a
+/// 9-row decode step takes its ROWS 8 form and then ROWS 1 for the last row, over a K of
+/// whole and partial trips, over 4-bit (Q4_0, Q4_1) and
 /// 8-bit (the QKV product stacked from Q8_0 keys) codes: the CPU reference's logits.
 #[test]
 fn matvec_q_takes_many_rows() {
     use GgmlDType::{Q4_0, Q4_1, Q8_0};
     let dir = tiny::tmp("quant_weights-rows");
     let path = dir.join("mixed.gguf");
-    write(&path, 41, [Q4_0, Q8_0, Q4_1, Q4_1, Q4_0, Q4_0, Q4_1]);
+    // 576 MLP units: the down product's K holds 18 words of 4-bit codes, so with UNROLL 2
+    // lavapipe's 8 lanes fold two words a trip, then one of a last trip's pair.
+    write_ffn(&path, 41, [Q4_0, Q8_0, Q4_1, Q4_1, Q4_0, Q4_0, Q4_1], 576);
     let loaded = Model::load(&path).unwrap();
     let r = CpuReference::new(loaded.config.clone(), loaded.weights.clone()).unwrap();
     let prompts: Vec<Vec<u32>> = (0..9u32)
@@ -216,23 +224,27 @@ fn matvec_q_takes_many_rows() {
                 .unwrap()
         })
         .collect();
-    let (model, mut stream) = WeightStream::open(&path).unwrap();
-    let e = WgpuEngine::new_with_options(
-        ctx(),
-        ModelRef::Streamed(&model, &mut stream),
-        None,
-        false,
-        WgpuEngineOptions {
-            quant_gemv_rows: 64,
-            ..options(true, 1)
-        },
-    )
-    .unwrap();
-    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
-    let mut req = e.start(&lens, 8, 0).unwrap();
-    e.prefill_logits(&mut req, &prompts).unwrap();
-    let got = e.decode_logits(&mut req, &next).unwrap();
-    for (row, (got, want)) in got.iter().zip(&want).enumerate() {
-        tiny::assert_close(got, want, 2e-2, &format!("9 rows on matvec_q, row {row}"));
+    for unroll in [1, 2] {
+        let (model, mut stream) = WeightStream::open(&path).unwrap();
+        let e = WgpuEngine::new_with_options(
+            ctx(),
+            ModelRef::Streamed(&model, &mut stream),
+            None,
+            false,
+            WgpuEngineOptions {
+                quant_gemv_rows: 64,
+                quant_gemv_unroll: unroll,
+                ..options(true, 1)
+            },
+        )
+        .unwrap();
+        let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+        let mut req = e.start(&lens, 8, 0).unwrap();
+        e.prefill_logits(&mut req, &prompts).unwrap();
+        let got = e.decode_logits(&mut req, &next).unwrap();
+        for (row, (got, want)) in got.iter().zip(&want).enumerate() {
+            let what = format!("9 rows on matvec_q, UNROLL {unroll}, row {row}");
+            tiny::assert_close(got, want, 2e-2, &what);
+        }
     }
 }

@@ -77,6 +77,8 @@ pub fn id_of(tokens: &[String], s: &str) -> u32 {
 /// The "true" weights in Hugging Face layout, by GGUF name, and how GGUF stores each.
 pub struct Tiny {
     tensors: Vec<(String, HostTensor, GgmlDType)>,
+    /// Units of the MLP ([`FFN`] unless made by [`tiny_ffn`]).
+    ffn: usize,
 }
 
 pub fn rand_tensor(rng: &mut StdRng, shape: &[usize], center: f32, scale: f32) -> HostTensor {
@@ -96,6 +98,11 @@ pub fn through_q8(t: HostTensor) -> HostTensor {
 }
 
 pub fn tiny(seed: u64, tied: bool) -> Tiny {
+    tiny_ffn(seed, tied, FFN)
+}
+
+/// [`tiny`] with `ffn` units in its MLP in place of [`FFN`] (products of a larger K).
+pub fn tiny_ffn(seed: u64, tied: bool, ffn: usize) -> Tiny {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut tensors = Vec::new();
     let mut add = |name: String, t: HostTensor, dt: GgmlDType| {
@@ -125,9 +132,9 @@ pub fn tiny(seed: u64, tied: bool) -> Tiny {
         m("attn_k", &[KV_HEADS * HEAD_DIM, HIDDEN], f32_);
         m("attn_v", &[KV_HEADS * HEAD_DIM, HIDDEN], q8);
         m("attn_output", &[HIDDEN, Q_HEADS * HEAD_DIM], f32_);
-        m("ffn_gate", &[FFN, HIDDEN], q8);
-        m("ffn_up", &[FFN, HIDDEN], f32_);
-        m("ffn_down", &[HIDDEN, FFN], q8);
+        m("ffn_gate", &[ffn, HIDDEN], q8);
+        m("ffn_up", &[ffn, HIDDEN], f32_);
+        m("ffn_down", &[HIDDEN, ffn], q8);
         for n in ["attn_norm", "ffn_norm"] {
             add(
                 format!("blk.{l}.{n}"),
@@ -148,7 +155,7 @@ pub fn tiny(seed: u64, tied: bool) -> Tiny {
             f32_,
         );
     }
-    Tiny { tensors }
+    Tiny { tensors, ffn }
 }
 
 impl Tiny {
@@ -165,7 +172,7 @@ impl Tiny {
             ("llama.block_count".into(), u(LAYERS)),
             ("llama.context_length".into(), u(128)),
             ("llama.embedding_length".into(), u(HIDDEN)),
-            ("llama.feed_forward_length".into(), u(FFN)),
+            ("llama.feed_forward_length".into(), u(self.ffn)),
             ("llama.attention.head_count".into(), u(Q_HEADS)),
             ("llama.attention.head_count_kv".into(), u(KV_HEADS)),
             ("llama.rope.dimension_count".into(), u(HEAD_DIM)),
@@ -234,7 +241,7 @@ impl Tiny {
     pub fn write_hf(&self, dir: &Path, dtype: DType, tied: bool) {
         let config = serde_json::json!({
             "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-            "hidden_size": HIDDEN, "intermediate_size": FFN, "num_hidden_layers": LAYERS,
+            "hidden_size": HIDDEN, "intermediate_size": self.ffn, "num_hidden_layers": LAYERS,
             "num_attention_heads": Q_HEADS, "num_key_value_heads": KV_HEADS,
             "rope_theta": THETA, "rms_norm_eps": EPS, "vocab_size": VOCAB,
             "tie_word_embeddings": tied, "max_position_embeddings": 128,
@@ -275,7 +282,7 @@ impl Tiny {
             name: None,
             n_layers: LAYERS,
             hidden_size: HIDDEN,
-            ffn_size: FFN,
+            ffn_size: self.ffn,
             q_heads: Q_HEADS,
             kv_heads: KV_HEADS,
             head_dim: HEAD_DIM,

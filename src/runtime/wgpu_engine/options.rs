@@ -479,6 +479,10 @@ pub struct WgpuEngineOptions {
     /// step's time on the H100 (K 576 leaves lanes idle), one row of the 1B and 3B shapes
     /// 1.04–1.14× (benches/RESULTS.md "Session 58").
     pub quant_gemv_rows: u32,
+    /// `MOA_WGPU_QUANT_GEMV_UNROLL` (default `1`, allowed 1 or 2): words of codes a lane of
+    /// `matvec_q.wgsl` loads before it folds any (`UNROLL`); 2 puts twice the bytes in
+    /// flight for the products whose few workgroups leave the GPU short of loads.
+    pub quant_gemv_unroll: u32,
     /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
     /// ([`super::DecodeStats::summary`]) to stderr when it ends.
     pub print_stats: bool,
@@ -697,6 +701,7 @@ impl Default for WgpuEngineOptions {
             texture_weights: None,
             quant_weights: None,
             quant_gemv_rows: 4,
+            quant_gemv_unroll: 1,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
             coop_head_tiles: 2,
@@ -857,6 +862,8 @@ impl WgpuEngineOptions {
             quant_weights: tristate(env, "MOA_WGPU_QUANT_WEIGHTS")?,
             quant_gemv_rows: number(env, "MOA_WGPU_QUANT_GEMV_ROWS", "0 to 64", 0..=64)?
                 .unwrap_or(d.quant_gemv_rows),
+            quant_gemv_unroll: number(env, "MOA_WGPU_QUANT_GEMV_UNROLL", "1 or 2", 1..=2)?
+                .unwrap_or(d.quant_gemv_unroll),
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
                 env,
@@ -1330,6 +1337,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_TEXTURE_WEIGHTS",
     "MOA_WGPU_QUANT_WEIGHTS",
     "MOA_WGPU_QUANT_GEMV_ROWS",
+    "MOA_WGPU_QUANT_GEMV_UNROLL",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
     "MOA_WGPU_COOP_HEAD_TILES",

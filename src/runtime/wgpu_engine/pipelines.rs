@@ -76,6 +76,8 @@ pub(super) struct SgKnobs {
     /// Most rows of a quantized decode product on `matvec_q.wgsl`
     /// (`WgpuEngineOptions::quant_gemv_rows`).
     pub(super) gemv_rows: usize,
+    /// `matvec_q.wgsl`'s UNROLL (`WgpuEngineOptions::quant_gemv_unroll`).
+    pub(super) gemv_unroll: u32,
 }
 
 impl SgKnobs {
@@ -85,6 +87,7 @@ impl SgKnobs {
             early: options.sg_early,
             xfirst: options.sg_xfirst,
             gemv_rows: options.quant_gemv_rows as usize,
+            gemv_unroll: options.quant_gemv_unroll,
         }
     }
 }
@@ -864,6 +867,7 @@ impl Pipelines {
                                     ("ROWS", f64::from(rows)),
                                     ("INPUT_MODE", m),
                                     ("BITS", f64::from(bits)),
+                                    ("UNROLL", f64::from(sg_knobs.gemv_unroll)),
                                 ]
                             };
                             let q = shaders::MATVEC_Q;

@@ -11,6 +11,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: random_gguf OUT.gguf [--like NAME] [--mix q8_0|q4_0|q4_k_m]";
@@ -35,7 +36,6 @@ fn main() {
     };
     let c = moa::model::random::like(&like)
         .unwrap_or_else(|| panic!("--like {like}: not a shape of moa::model::random::like"));
-    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let mut tokens: Vec<String> = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
         .map(String::from)
         .to_vec();
@@ -79,14 +79,11 @@ fn main() {
         ("tokenizer.ggml.bos_token_id".into(), u(1)),
         ("tokenizer.ggml.eos_token_id".into(), u(2)),
     ];
-    let mut t: Vec<(String, QTensor)> = Vec::new();
+    // Each tensor's name, shape, centre, half-width and type; drawn and quantized below,
+    // a thread per tensor (an 8B shape's Q4_K_M file took ~4 minutes on one thread).
+    let mut specs: Vec<(String, Vec<usize>, f32, f32, GgmlDType)> = Vec::new();
     let mut add = |name: String, shape: Vec<usize>, center: f32, scale: f32, dt: GgmlDType| {
-        let n: usize = shape.iter().product();
-        let data: Vec<f32> = (0..n)
-            .map(|_| center + rng.random_range(-scale..scale))
-            .collect();
-        let x = Tensor::from_vec(data, shape, &Device::Cpu).unwrap();
-        t.push((format!("{name}.weight"), QTensor::quantize(&x, dt).unwrap()));
+        specs.push((name, shape, center, scale, dt));
     };
     let (h, q, kv, f) = (
         c.hidden_size,
@@ -116,6 +113,20 @@ fn main() {
         add(format!("blk.{l}.ffn_norm"), vec![h], 1.0, 0.2, f32_);
     }
     add("output_norm".into(), vec![h], 1.0, 0.2, f32_);
+    let t: Vec<(String, QTensor)> = specs
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, (name, shape, center, scale, dt))| {
+            // A stream per tensor, so the file does not depend on the threads' order.
+            let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + i as u64);
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = (0..n)
+                .map(|_| center + rng.random_range(-scale..scale))
+                .collect();
+            let x = Tensor::from_vec(data, shape, &Device::Cpu).unwrap();
+            (format!("{name}.weight"), QTensor::quantize(&x, dt).unwrap())
+        })
+        .collect();
     let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let t_refs: Vec<(&str, &QTensor)> = t.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut fh = std::fs::File::create(out).unwrap();

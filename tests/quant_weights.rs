@@ -248,3 +248,25 @@ fn matvec_q_takes_many_rows() {
         }
     }
 }
+
+/// What `auto` asks before it builds the quantized pipelines: a GGUF file with quantized
+/// layer matrices has some to keep, one whose layer matrices are all F32 and a Hugging
+/// Face folder have none.
+#[test]
+fn quantized_layers_are_found_in_quantized_files_only() {
+    use GgmlDType::{F32, Q4_0};
+    let dir = tiny::tmp("quant_weights-layers");
+    let q4 = dir.join("q4.gguf");
+    write(&q4, 51, [Q4_0; 7]);
+    let f32_file = dir.join("f32.gguf");
+    write(&f32_file, 51, [F32; 7]);
+    let hf = dir.join("hf");
+    std::fs::create_dir_all(&hf).unwrap();
+    tiny::tiny(51, true).write_hf(&hf, candle_core::DType::F32, true);
+    for (path, want) in [(&q4, true), (&f32_file, false), (&hf, false)] {
+        let (model, mut stream) = WeightStream::open(path).unwrap();
+        assert_eq!(stream.quantized_layers(), want, "{}", path.display());
+        let r = ModelRef::Streamed(&model, &mut stream);
+        assert_eq!(r.quantized_layers(), want, "{}", path.display());
+    }
+}

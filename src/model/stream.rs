@@ -109,6 +109,41 @@ impl WeightStream {
         }
     }
 
+    /// Whether any layer matrix of the file (`blk.*.attn_q`, `attn_k`, `attn_v`,
+    /// `attn_output`, `ffn_gate`, `ffn_up`, `ffn_down`) is of a type [`Self::take_quant`]
+    /// keeps (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K): the wgpu engine's `auto` for keeping a
+    /// quantization on the device asks this before it builds the pipelines that read one.
+    /// A Hugging Face folder has none.
+    pub fn quantized_layers(&self) -> bool {
+        use candle_core::quantized::GgmlDType;
+        const MATRICES: [&str; 7] = [
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ];
+        match &self.source {
+            Source::Gguf { file, .. } => file.content.tensor_infos.iter().any(|(name, info)| {
+                name.starts_with("blk.")
+                    && MATRICES
+                        .iter()
+                        .any(|m| name.ends_with(&format!(".{m}.weight")))
+                    && matches!(
+                        info.ggml_dtype,
+                        GgmlDType::Q4_0
+                            | GgmlDType::Q4_1
+                            | GgmlDType::Q8_0
+                            | GgmlDType::Q4K
+                            | GgmlDType::Q6K
+                    )
+            }),
+            Source::Hf { .. } => false,
+        }
+    }
+
     /// Tensor `name` of `shape` in its file's quantization ([`QuantMatrix`]), Q and K rows
     /// in Hugging Face's RoPE order; `None` where [`Self::take`] must give it instead: a
     /// Hugging Face folder, a GGUF type [`QuantMatrix`] does not take, or a scale that is

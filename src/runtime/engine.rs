@@ -542,6 +542,16 @@ impl<'a> ModelRef<'a> {
         }
     }
 
+    /// Whether the upload can keep any layer matrix in its file's quantization: a streamed
+    /// GGUF file with such matrices ([`crate::model::WeightStream::quantized_layers`]);
+    /// weights in memory are f32 and have none.
+    pub fn quantized_layers(&self) -> bool {
+        match self {
+            ModelRef::Streamed(_, s) => s.quantized_layers(),
+            _ => false,
+        }
+    }
+
     /// Where the upload takes each tensor from: borrowed when kept; moved out one by one
     /// when taken (`model.weights` left empty); read from the file when streamed.
     pub fn into_feed(self) -> crate::model::WeightFeed<'a> {

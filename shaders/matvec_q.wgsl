@@ -54,6 +54,27 @@ fn codes4(word: vec4<u32>, q: u32) -> vec4<f32> {
     return vec4<f32>((vec4<u32>(word[q]) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
 }
 
+// Word i (16 bytes) of each of the 4 columns' codes, `words` words a column.
+fn load_words(cols: vec4<u32>, words: u32, i: u32) -> array<vec4<u32>, 4> {
+    return array<vec4<u32>, 4>(
+        w[cols.x * words + i],
+        w[cols.y * words + i],
+        w[cols.z * words + i],
+        w[cols.w * words + i],
+    );
+}
+
+// The (scale, offset) pair of each of the 4 columns' group at K offset kk.
+fn load_pairs(cols: vec4<u32>, kk: u32) -> array<vec2<f32>, 4> {
+    let gshift = params.quant >> 8u;
+    return array<vec2<f32>, 4>(
+        qparams[(cols.x * params.k + kk) >> gshift],
+        qparams[(cols.y * params.k + kk) >> gshift],
+        qparams[(cols.z * params.k + kk) >> gshift],
+        qparams[(cols.w * params.k + kk) >> gshift],
+    );
+}
+
 // Folds one word of codes of the 4 columns (`w`, their groups' pairs `p`) at K offset `kk0`
 // into every row's sums: Σ x·(s·c + o) = s·Σ x·c + o·Σ x.
 fn fold(
@@ -94,7 +115,6 @@ fn moa_matvec_q(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let gshift = params.quant >> 8u;
     let words = params.k / PER_WORD;
     let n0 = wid.x * 4u;
     let t0 = wid.y * ROWS;
@@ -105,19 +125,9 @@ fn moa_matvec_q(
     var acc: array<vec4<f32>, 8>;
     var ss: array<f32, 8>;
     for (var i = lane; i < words; i += LANES * UNROLL) {
-        let wa = array<vec4<u32>, 4>(
-            w[cols.x * words + i],
-            w[cols.y * words + i],
-            w[cols.z * words + i],
-            w[cols.w * words + i],
-        );
+        let wa = load_words(cols, words, i);
         let kk0 = i * PER_WORD;
-        let p = array<vec2<f32>, 4>(
-            qparams[(cols.x * params.k + kk0) >> gshift],
-            qparams[(cols.y * params.k + kk0) >> gshift],
-            qparams[(cols.z * params.k + kk0) >> gshift],
-            qparams[(cols.w * params.k + kk0) >> gshift],
-        );
+        let p = load_pairs(cols, kk0);
         if (UNROLL == 1u) {
             fold(&acc, &ss, t0, kk0, wa, p);
             continue;
@@ -126,19 +136,9 @@ fn moa_matvec_q(
         // it reads the last word again and is not folded.
         let j = i + LANES;
         let jl = min(j, words - 1u);
-        let wb = array<vec4<u32>, 4>(
-            w[cols.x * words + jl],
-            w[cols.y * words + jl],
-            w[cols.z * words + jl],
-            w[cols.w * words + jl],
-        );
+        let wb = load_words(cols, words, jl);
         let kk1 = jl * PER_WORD;
-        let o = array<vec2<f32>, 4>(
-            qparams[(cols.x * params.k + kk1) >> gshift],
-            qparams[(cols.y * params.k + kk1) >> gshift],
-            qparams[(cols.z * params.k + kk1) >> gshift],
-            qparams[(cols.w * params.k + kk1) >> gshift],
-        );
+        let o = load_pairs(cols, kk1);
         fold(&acc, &ss, t0, kk0, wa, p);
         if (j < words) {
             fold(&acc, &ss, t0, kk1, wb, o);

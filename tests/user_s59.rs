@@ -1,0 +1,89 @@
+//! A new user's journey, round 44 (session 59, branch s59-user; the files before it run to
+//! `user_s57.rs`): GGUF files whose quantization the wgpu engine keeps on the device
+//! (`MOA_WGPU_QUANT_WEIGHTS`), the random-file example, and wrong GGUF files, on a CPU
+//! machine (lavapipe). What the program got wrong, each pinned here: `moa eval` took
+//! `MOA_WGPU_QUANT_WEIGHTS=1` without a word (it loads f32 weights, which keep no blocks,
+//! where DESIGN.md says the setting is said not applied), and a bad value of it was refused
+//! only after the model loaded; `moa generate --backend cuda` took it without a word; a
+//! tensor of a type id ggml.h does not name was "type 99 (type 99)"; and
+//! `examples/random_gguf.rs --like smollm2-135m --mix q4_k_m` ended in candle's panic
+//! ("last dim divisible by block size"), where llama.cpp writes its fallback types.
+
+mod common;
+
+use std::process::Command;
+
+use common::cli::s;
+
+common::cli::tagged!();
+
+/// `moa` with `env` set (and `XDG_RUNTIME_DIR` where unset, for lavapipe), this file's own
+/// model cache; returns (exit code, stdout, stderr).
+fn run_env(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_moa"));
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    c.env(
+        "MOA_CACHE",
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-no-cache", tag())),
+    );
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.args(args).output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The tiny model's GGUF file (Q8_0 layer matrices) in `dir`.
+fn tiny_gguf(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true).write_gguf(&path, |_, _| {});
+    path
+}
+
+/// What round 44 checked first and no CLI test held: `moa generate` on a quantized GGUF file
+/// with `MOA_WGPU_QUANT_WEIGHTS=1` says on its load line that the layer matrices stay in
+/// their quantization, and gives the f16 copy's greedy tokens (the tiny model's Q8_0
+/// matrices; the same held for random SmolLM2-shape Q4_0 and Q8_0 files and the real
+/// SmolLM2 Q4_1 on lavapipe, benches/RESULTS.md round 44).
+#[test]
+fn generate_keeps_a_quantized_file_on_the_device_with_the_f16_copys_tokens() {
+    let dir = scratch("generate-quant");
+    let model = tiny_gguf(&dir);
+    let args = [
+        "generate",
+        "--model",
+        s(&model),
+        "--dense",
+        "--raw",
+        "--prompt",
+        "hello world",
+        "--prompt",
+        "abc",
+        "--max-new-tokens",
+        "6",
+        "--ignore-eos",
+        "--print-ids",
+    ];
+    let kept = "layer matrices kept in their GGUF quantization";
+    let ids = |err: &str| -> Vec<String> {
+        err.lines()
+            .filter(|l| l.starts_with("ids["))
+            .map(String::from)
+            .collect()
+    };
+    let (code, out0, err0) = run_env(&[("MOA_WGPU_QUANT_WEIGHTS", "0")], &args);
+    assert_eq!(code, 0, "{err0}");
+    assert!(!err0.contains(kept), "{err0}");
+    let (code, out1, err1) = run_env(&[("MOA_WGPU_QUANT_WEIGHTS", "1")], &args);
+    assert_eq!(code, 0, "{err1}");
+    assert!(err1.contains(kept), "{err1}");
+    assert_eq!(ids(&err0).len(), 6, "{err0}");
+    assert_eq!(ids(&err0), ids(&err1));
+    assert_eq!(out0, out1);
+}

@@ -87,3 +87,81 @@ fn generate_keeps_a_quantized_file_on_the_device_with_the_f16_copys_tokens() {
     assert_eq!(ids(&err0), ids(&err1));
     assert_eq!(out0, out1);
 }
+
+/// `moa eval` loads the model into memory in f32, which keeps no GGUF blocks: with
+/// `MOA_WGPU_QUANT_WEIGHTS=1` it now says the setting is not applied (it said nothing, so
+/// its scores read as the quantized engine's), on the CPU reference too; and a bad value
+/// is refused before the model loads (the "1 plan × …" line comes after the load), where it
+/// was refused by the engine after the load.
+#[test]
+fn eval_says_the_quant_setting_is_not_applied_and_refuses_a_bad_value_before_the_load() {
+    let dir = scratch("eval-quant");
+    // A 1024-token random folder: the tiny GGUF's 128-token context holds no pass key.
+    let model = common::cli::tiny_model_of(&dir.join("m"), 1024, 5);
+    let args = |backend: &'static str| {
+        vec![
+            "eval",
+            "--model",
+            s(&model),
+            "--backend",
+            backend,
+            "--lengths",
+            "300",
+            "--depths",
+            "1",
+            "--tasks",
+            "passkey",
+            "--no-uniform",
+            "--ppl-rows",
+            "0",
+        ]
+    };
+    let note = "MOA_WGPU_QUANT_WEIGHTS=1 not applied";
+    let (code, _, err) = run_env(&[("MOA_WGPU_QUANT_WEIGHTS", "1")], &args("cpu"));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(note), "{err}");
+    assert!(err.contains("the wgpu engine's setting"), "{err}");
+    let (code, _, err) = run_env(&[("MOA_WGPU_QUANT_WEIGHTS", "0")], &args("cpu"));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(note), "{err}");
+    let (code, _, err) = run_env(&[("MOA_WGPU_QUANT_WEIGHTS", "1")], &args("wgpu"));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(note), "{err}");
+    assert!(err.contains("only `moa generate` streams"), "{err}");
+    let (code, _, err) = run_env(&[("MOA_WGPU_QUANT_WEIGHTS", "yes")], &args("wgpu"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("MOA_WGPU_QUANT_WEIGHTS=\"yes\" is not a value it takes"),
+        "{err}"
+    );
+    assert!(!err.contains("1 plan ×"), "refused after the load:\n{err}");
+}
+
+/// `moa generate --backend cuda` reads the same stream into bf16 and took
+/// `MOA_WGPU_QUANT_WEIGHTS=1` without a word; the note comes before the driver check, so
+/// it is said here (no NVIDIA driver: the run then fails) as on a GPU machine.
+#[test]
+fn generate_on_cuda_says_the_quant_setting_is_the_wgpu_engines() {
+    let dir = scratch("cuda-quant");
+    let model = tiny_gguf(&dir);
+    let args = [
+        "generate",
+        "--model",
+        s(&model),
+        "--backend",
+        "cuda",
+        "--dense",
+        "--raw",
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "1",
+    ];
+    let (_, _, err) = run_env(&[("MOA_WGPU_QUANT_WEIGHTS", "1")], &args);
+    assert!(
+        err.contains("MOA_WGPU_QUANT_WEIGHTS=1 not applied: it is the wgpu engine's setting"),
+        "{err}"
+    );
+    assert!(err.contains("stores the weights in bf16"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

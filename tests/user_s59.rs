@@ -165,3 +165,51 @@ fn generate_on_cuda_says_the_quant_setting_is_the_wgpu_engines() {
     assert!(err.contains("stores the weights in bf16"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A tensor whose type id ggml.h does not name was "type 99 (type 99)"; a named one keeps
+/// its name and id.
+#[test]
+fn an_unnamed_ggml_type_id_is_said_once_with_what_it_means() {
+    let dir = scratch("type99");
+    let good = tiny_gguf(&dir);
+    let mut b = std::fs::read(&good).unwrap();
+    let key = b"blk.1.attn_v.weight";
+    // The name, then its dimension count (u32) and 2 dimensions (u64 each), then the type.
+    let at = b.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4 + 16;
+    b[at..at + 4].copy_from_slice(&99u32.to_le_bytes());
+    let bad = dir.join("t99.gguf");
+    std::fs::write(&bad, &b).unwrap();
+    let err = refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&bad),
+            "--dense",
+            "--raw",
+            "--prompt",
+            "hi",
+        ],
+        &[
+            "`blk.1.attn_v.weight` (#",
+            "is type 99, an id ggml.h does not name",
+            "allowed F32, F16",
+        ],
+    );
+    assert!(!err.contains("(type 99)"), "{err}");
+    b[at..at + 4].copy_from_slice(&23u32.to_le_bytes());
+    std::fs::write(&bad, &b).unwrap();
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&bad),
+            "--dense",
+            "--raw",
+            "--prompt",
+            "hi",
+        ],
+        &["is IQ4_XS (type 23), which moa cannot read"],
+    );
+}

@@ -11,6 +11,10 @@
 
 mod common;
 
+#[allow(dead_code)]
+#[path = "../examples/random_gguf.rs"]
+mod random_gguf;
+
 use std::process::Command;
 
 use common::cli::s;
@@ -212,4 +216,20 @@ fn an_unnamed_ggml_type_id_is_said_once_with_what_it_means() {
         ],
         &["is IQ4_XS (type 23), which moa cannot read"],
     );
+}
+
+/// `random_gguf --like smollm2-135m --mix q4_k_m` ended in candle's panic: SmolLM2's rows of
+/// 576 weights are not whole 256-weight super-blocks. Such a matrix now takes llama.cpp's
+/// fallback (Q5_0 for Q4_K, Q8_0 for Q6_K), as published Q4_K_M files of that shape hold;
+/// rows of whole super-blocks keep the K-quants.
+#[test]
+fn random_gguf_takes_llama_cpps_fallback_for_rows_of_no_whole_super_block() {
+    use candle_core::quantized::GgmlDType;
+    use random_gguf::matrix_type;
+    assert_eq!(matrix_type(GgmlDType::Q4K, 576), GgmlDType::Q5_0);
+    assert_eq!(matrix_type(GgmlDType::Q6K, 576), GgmlDType::Q8_0);
+    assert_eq!(matrix_type(GgmlDType::Q4K, 2048), GgmlDType::Q4K);
+    assert_eq!(matrix_type(GgmlDType::Q6K, 1536), GgmlDType::Q6K);
+    assert_eq!(matrix_type(GgmlDType::Q4_0, 576), GgmlDType::Q4_0);
+    assert_eq!(matrix_type(GgmlDType::F32, 576), GgmlDType::F32);
 }

@@ -233,3 +233,39 @@ fn random_gguf_takes_llama_cpps_fallback_for_rows_of_no_whole_super_block() {
     assert_eq!(matrix_type(GgmlDType::Q4_0, 576), GgmlDType::Q4_0);
     assert_eq!(matrix_type(GgmlDType::F32, 576), GgmlDType::F32);
 }
+
+/// `MOA_WGPU_QUANT_WEIGHTS=1` on a model with no blocks to keep (a Hugging Face folder, or
+/// weights in memory) built the quantized products anyway: on lavapipe their compiled code
+/// cost ~96 MB of peak resident memory and ~1 s of load for SmolLM2's f16 folder, where the
+/// load line said the setting was not applied. They are now built only for a stream of a
+/// GGUF file with such blocks; the load line's note stays.
+#[test]
+fn quantized_products_are_built_only_where_the_model_has_blocks_to_keep() {
+    use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let ctx = moa::runtime::wgpu::WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+    let dir = scratch("quant-pipes");
+    let options = || WgpuEngineOptions {
+        quant_weights: Some(true),
+        ..Default::default()
+    };
+    let gguf = tiny_gguf(&dir);
+    let (model, mut stream) = moa::model::WeightStream::open(&gguf).unwrap();
+    assert!(stream.may_keep_blocks());
+    let e =
+        WgpuEngine::new_with_options(&ctx, (&model, &mut stream), None, false, options()).unwrap();
+    assert!(e.quant_products_built());
+    assert!(e.decode_products().contains("layer matrices kept"));
+    let folder = common::cli::tiny_model(&dir.join("hf"));
+    let (model, mut stream) = moa::model::WeightStream::open(&folder).unwrap();
+    assert!(!stream.may_keep_blocks());
+    let e =
+        WgpuEngine::new_with_options(&ctx, (&model, &mut stream), None, false, options()).unwrap();
+    assert!(!e.quant_products_built());
+    assert!(e
+        .decode_products()
+        .contains("MOA_WGPU_QUANT_WEIGHTS=1 not applied"));
+    let loaded = moa::Model::load(&gguf).unwrap();
+    let e = WgpuEngine::new_with_options(&ctx, &loaded, None, false, options()).unwrap();
+    assert!(!e.quant_products_built());
+}

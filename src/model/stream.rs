@@ -109,6 +109,30 @@ impl WeightStream {
         }
     }
 
+    /// Whether [`Self::take_quant`] can give any layer matrix (`blk.*`): a GGUF file with
+    /// a `blk.` tensor of a type [`QuantMatrix`] takes (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K).
+    /// Where none can, an engine asked to keep the file's quantization need not build the
+    /// quantized products (on a CPU adapter their compiled code took ~96 MB of host memory
+    /// for SmolLM2, round 44).
+    pub fn may_keep_blocks(&self) -> bool {
+        use candle_core::quantized::GgmlDType;
+        match &self.source {
+            Source::Gguf { file, .. } => file.content.tensor_infos.iter().any(|(name, info)| {
+                name.starts_with("blk.")
+                    && !file.unreadable.iter().any(|u| &u.name == name)
+                    && matches!(
+                        info.ggml_dtype,
+                        GgmlDType::Q4_0
+                            | GgmlDType::Q4_1
+                            | GgmlDType::Q8_0
+                            | GgmlDType::Q4K
+                            | GgmlDType::Q6K
+                    )
+            }),
+            Source::Hf { .. } => false,
+        }
+    }
+
     /// Tensor `name` of `shape` in its file's quantization ([`QuantMatrix`]), Q and K rows
     /// in Hugging Face's RoPE order; `None` where [`Self::take`] must give it instead: a
     /// Hugging Face folder, a GGUF type [`QuantMatrix`] does not take, or a scale that is

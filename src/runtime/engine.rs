@@ -542,6 +542,16 @@ impl<'a> ModelRef<'a> {
         }
     }
 
+    /// Whether the upload can keep any layer matrix in its file's quantization: a stream
+    /// of a GGUF file with such blocks ([`crate::model::WeightStream::may_keep_blocks`]);
+    /// weights in memory are f32.
+    pub fn may_keep_blocks(&self) -> bool {
+        match self {
+            ModelRef::Streamed(_, s) => s.may_keep_blocks(),
+            ModelRef::Kept(_) | ModelRef::Taken(_) => false,
+        }
+    }
+
     /// Where the upload takes each tensor from: borrowed when kept; moved out one by one
     /// when taken (`model.weights` left empty); read from the file when streamed.
     pub fn into_feed(self) -> crate::model::WeightFeed<'a> {

@@ -449,7 +449,11 @@ impl WgpuEngine {
         // Quantized weights where asked (`auto` = off until a GPU measures the many-row
         // routing: they save 34-44% of the device memory and give 1.04-1.14x the one-row
         // decode step on the H100, session 58); only a streamed GGUF file has any to keep.
-        let quant_asked = options.quant_weights.unwrap_or(false);
+        // Where the model has no blocks to keep (weights in memory, a Hugging Face folder,
+        // a GGUF file of other types) the quantized products are not built: on lavapipe
+        // their compiled code cost ~96 MB of host memory and ~1 s of load for SmolLM2
+        // with nothing kept (round 44).
+        let quant_asked = options.quant_weights.unwrap_or(false) && model.may_keep_blocks();
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
             max_height: device.limits().max_texture_dimension_2d,
@@ -947,6 +951,13 @@ impl WgpuEngine {
         }
         self.subgroup_matvec = on.is_some();
         Ok(())
+    }
+
+    /// Whether the quantized products' pipelines were built: asked for
+    /// (`MOA_WGPU_QUANT_WEIGHTS=1`, [`WgpuEngineOptions::quant_weights`]) and the model a
+    /// stream with blocks to keep ([`crate::ModelRef::may_keep_blocks`]).
+    pub fn quant_products_built(&self) -> bool {
+        self.pipes.quant.is_some()
     }
 
     /// The few-row (decode) product kernel in use, for [`Engine::describe`]; with

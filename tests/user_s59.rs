@@ -269,3 +269,74 @@ fn quantized_products_are_built_only_where_the_model_has_blocks_to_keep() {
     let e = WgpuEngine::new_with_options(&ctx, &loaded, None, false, options()).unwrap();
     assert!(!e.quant_products_built());
 }
+
+/// A file of mixed types (SmolLM2's Q4_K_M as llama.cpp writes it for 576-wide rows: mostly
+/// Q5_0, which the engine does not keep) kept 30 of its 120 layer matrices, and the load
+/// line said "layer matrices kept in their GGUF quantization" as for a file kept whole. It
+/// now says how many of how many, and why the others are not; a file kept whole reads as
+/// before.
+#[test]
+fn the_load_line_says_how_many_layer_matrices_a_mixed_file_kept() {
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+    use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let ctx = moa::runtime::wgpu::WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+    let dir = scratch("quant-mixed");
+    // Every layer matrix in Q8_0 (`whole`), or layer 0's attention output in Q5_0 (`mixed`).
+    let write = |path: &std::path::Path, q5: bool| {
+        common::tiny::tiny(3, true).write_gguf(path, |_, tensors| {
+            for (name, t) in tensors.iter_mut() {
+                let matrix = ["q", "k", "v", "output"]
+                    .iter()
+                    .map(|m| format!(".attn_{m}.weight"))
+                    .chain(
+                        ["gate", "up", "down"]
+                            .iter()
+                            .map(|m| format!(".ffn_{m}.weight")),
+                    )
+                    .any(|m| name.starts_with("blk.") && name.ends_with(&m));
+                if !matrix {
+                    continue;
+                }
+                let dt = if q5 && name == "blk.0.attn_output.weight" {
+                    GgmlDType::Q5_0
+                } else {
+                    GgmlDType::Q8_0
+                };
+                let x = t.dequantize(&Device::Cpu).unwrap();
+                let v = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let x = Tensor::from_vec(v, x.dims(), &Device::Cpu).unwrap();
+                *t = QTensor::quantize(&x, dt).unwrap();
+            }
+        });
+    };
+    let path = dir.join("mixed.gguf");
+    write(&path, true);
+    let whole = dir.join("whole.gguf");
+    write(&whole, false);
+    let options = WgpuEngineOptions {
+        quant_weights: Some(true),
+        ..Default::default()
+    };
+    let (model, mut stream) = moa::model::WeightStream::open(&path).unwrap();
+    let e =
+        WgpuEngine::new_with_options(&ctx, (&model, &mut stream), None, false, options).unwrap();
+    let line = e.decode_products();
+    assert!(
+        line.contains("7 of 8 layer matrices kept in their GGUF quantization"),
+        "{line}"
+    );
+    assert!(
+        line.contains("such as Q5_0, and are stored in f16"),
+        "{line}"
+    );
+    let (model, mut stream) = moa::model::WeightStream::open(&whole).unwrap();
+    let e =
+        WgpuEngine::new_with_options(&ctx, (&model, &mut stream), None, false, options).unwrap();
+    let line = e.decode_products();
+    assert!(
+        line.contains("; layer matrices kept in their GGUF quantization (MOA_WGPU"),
+        "{line}"
+    );
+}

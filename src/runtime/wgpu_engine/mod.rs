@@ -103,6 +103,10 @@ pub struct WgpuEngine {
     /// Whether any layer matrix is on the device in its file's quantization
     /// ([`weights::Part::quant`], `MOA_WGPU_QUANT_WEIGHTS`).
     quant_weights: bool,
+    /// (kept quantized, all) layer matrices: the load line says how many a file of mixed
+    /// types kept (round 44: a SmolLM2 Q4_K_M file, mostly Q5_0, kept 30 of 120 and
+    /// the line said "layer matrices kept").
+    quant_kept: (usize, usize),
     /// Where quantized parts are written out in f16 for a prefill's products on matrix
     /// units or tiles (`dequant.wgsl`; the largest part's f16 bytes): f16 storage with
     /// those products only.
@@ -497,11 +501,11 @@ impl WgpuEngine {
             layers,
             bytes: weight_bytes,
         } = weights;
-        let quant_weights = layers.iter().any(|l| {
-            [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down]
-                .iter()
-                .any(|m| m.quantized())
-        });
+        let quant_kept = layers
+            .iter()
+            .flat_map(|l| [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down])
+            .fold((0, 0), |(k, n), m| (k + usize::from(m.quantized()), n + 1));
+        let quant_weights = quant_kept.0 > 0;
         let scratch_bytes = layers
             .iter()
             .flat_map(|l| [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down])
@@ -625,6 +629,7 @@ impl WgpuEngine {
             texture_weights,
             texture_only,
             quant_weights,
+            quant_kept,
             quant_scratch,
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: options.subgroup_matvec,
@@ -967,9 +972,19 @@ impl WgpuEngine {
     pub fn decode_products(&self) -> String {
         let mut form = self.decode_products_form();
         if self.quant_weights {
-            form += "; layer matrices kept in their GGUF quantization (MOA_WGPU_QUANT_WEIGHTS: \
-                     matvec_q.wgsl, and quant_weights.wgsl in linear_words.wgsl, matvec.wgsl and \
-                     matvec_sg.wgsl)";
+            let (kept, all) = self.quant_kept;
+            if kept < all {
+                form += &format!(
+                    "; {kept} of {all} layer matrices kept in their GGUF quantization (the \
+                     others hold a tensor of another type than Q4_0, Q4_1, Q8_0, Q4_K or Q6_K, \
+                     such as Q5_0, and are stored in {})",
+                    self.storage.name()
+                );
+            } else {
+                form += "; layer matrices kept in their GGUF quantization";
+            }
+            form += " (MOA_WGPU_QUANT_WEIGHTS: matvec_q.wgsl, and quant_weights.wgsl in \
+                     linear_words.wgsl, matvec.wgsl and matvec_sg.wgsl)";
         } else if self.options.quant_weights == Some(true) {
             form += "; MOA_WGPU_QUANT_WEIGHTS=1 not applied (no layer matrix came as Q4_0, \
                      Q4_1, Q8_0, Q4_K or Q6_K blocks: only a GGUF file streamed to the engine, \

@@ -131,8 +131,8 @@ fn main() {
 /// `--mix q4_k_m` of such a shape writes what a published Q4_K_M file of it holds.
 pub fn matrix_type(dt: GgmlDType, cols: usize) -> GgmlDType {
     match dt {
-        GgmlDType::Q4K if cols % 256 != 0 => GgmlDType::Q5_0,
-        GgmlDType::Q6K if cols % 256 != 0 => GgmlDType::Q8_0,
+        GgmlDType::Q4K if !cols.is_multiple_of(256) => GgmlDType::Q5_0,
+        GgmlDType::Q6K if !cols.is_multiple_of(256) => GgmlDType::Q8_0,
         _ => dt,
     }
 }

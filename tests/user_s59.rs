@@ -340,3 +340,24 @@ fn the_load_line_says_how_many_layer_matrices_a_mixed_file_kept() {
         "{line}"
     );
 }
+
+/// A second engine from the same stream (an app building a quantized and an f16 engine, or
+/// retrying after its own error) read a GGUF file again, but a Hugging Face folder's stream
+/// said "`…`: missing tensor `model.embed_tokens.weight`": each tensor left the folder's
+/// index once read. The folder's stream now reads a tensor again, as the file's does.
+#[test]
+fn a_folders_stream_reads_a_tensor_again_as_a_gguf_stream_does() {
+    let dir = scratch("stream-again");
+    let folder = common::cli::tiny_model(&dir.join("hf"));
+    let gguf = tiny_gguf(&dir);
+    for path in [folder, gguf] {
+        let (model, mut stream) = moa::model::WeightStream::open(&path).unwrap();
+        let c = &model.config;
+        let shape = [c.vocab_size, c.hidden_size];
+        let first = stream.take("token_embd", &shape).unwrap();
+        let again = stream
+            .take("token_embd", &shape)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(first.data, again.data);
+    }
+}

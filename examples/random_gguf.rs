@@ -6,7 +6,10 @@
 //! - `--like`: a shape of `moa::model::random::like` (default `llama-3.2-1b`);
 //! - `--mix`: `q8_0` (every matrix Q8_0: session 57's file, 1.32 GB at 1B), `q4_0`, or
 //!   `q4_k_m` (llama.cpp's Q4_K_M recipe in short: Q4_K, with Q6_K for attn_v and
-//!   ffn_down; hidden and ffn must be multiples of 256).
+//!   ffn_down; a matrix whose rows are not a whole number of 256-weight super-blocks
+//!   takes llama.cpp's fallback instead, Q5_0 for Q4_K and Q8_0 for Q6_K, as published
+//!   files of SmolLM2's 576-wide shape hold: round 44 found `--like smollm2-135m --mix
+//!   q4_k_m` ended in candle's "last dim divisible by block size" panic).
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -34,8 +37,7 @@ fn main() {
         "q4_k_m" => (GgmlDType::Q4K, GgmlDType::Q6K),
         m => panic!("--mix {m}: {usage}"),
     };
-    let c = moa::model::random::like(&like)
-        .unwrap_or_else(|| panic!("--like {like}: not a shape of moa::model::random::like"));
+    let c = moa::model::random::like_or_err(&like).unwrap_or_else(|e| panic!("--like: {e}"));
     let mut tokens: Vec<String> = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
         .map(String::from)
         .to_vec();
@@ -123,6 +125,7 @@ fn main() {
             let data: Vec<f32> = (0..n)
                 .map(|_| center + rng.random_range(-scale..scale))
                 .collect();
+            let dt = matrix_type(dt, shape[shape.len() - 1]);
             let x = Tensor::from_vec(data, shape, &Device::Cpu).unwrap();
             (format!("{name}.weight"), QTensor::quantize(&x, dt).unwrap())
         })
@@ -131,4 +134,16 @@ fn main() {
     let t_refs: Vec<(&str, &QTensor)> = t.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut fh = std::fs::File::create(out).unwrap();
     gguf_file::write(&mut fh, &md_refs, &t_refs).unwrap();
+}
+
+/// The type a matrix of `cols` weights a row is written in when its mix asks `dt`: a
+/// K-quant needs whole 256-weight super-blocks a row, and llama.cpp falls back to Q5_0
+/// for Q4_K and to Q8_0 for Q6_K where a row has none (SmolLM2's 576-wide rows), so
+/// `--mix q4_k_m` of such a shape writes what a published Q4_K_M file of it holds.
+pub fn matrix_type(dt: GgmlDType, cols: usize) -> GgmlDType {
+    match dt {
+        GgmlDType::Q4K if !cols.is_multiple_of(256) => GgmlDType::Q5_0,
+        GgmlDType::Q6K if !cols.is_multiple_of(256) => GgmlDType::Q8_0,
+        _ => dt,
+    }
 }

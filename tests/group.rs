@@ -170,6 +170,8 @@ mod user_round41;
 mod user_s56;
 #[path = "user_s57.rs"]
 mod user_s57;
+#[path = "user_s59.rs"]
+mod user_s59;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "weight_stream.rs"]

@@ -81,7 +81,7 @@ fn crate_root(file: &Path) -> PathBuf {
 }
 
 /// Every `"..."` literal of a Rust file that climbs with `..`, with whether it sits in an
-/// `include_str!`/`include_bytes!` (relative to the file) or not (relative to the crate's
+/// `include_str!`/`include_bytes!` or a `#[path = …]` (relative to the file) or not (relative to the crate's
 /// root, [`crate_root`]). Path literals
 /// fit on one line, so quotes are paired line by line (a stray `'"'` cannot shift the rest).
 fn rust_path_literals(text: &str) -> Vec<(String, bool)> {
@@ -93,8 +93,11 @@ fn rust_path_literals(text: &str) -> Vec<(String, bool)> {
             let before = &line[..pair[0]];
             let climbs = lit.starts_with("../") || lit.contains("/../") || lit.ends_with("/..");
             if climbs || (lit == ".." && before.ends_with("join(")) {
-                let include =
-                    before.ends_with("include_str!(") || before.ends_with("include_bytes!(");
+                // A `#[path = "…"]` module is relative to its file's folder too (round 44's
+                // test includes an example's source that way).
+                let include = before.ends_with("include_str!(")
+                    || before.ends_with("include_bytes!(")
+                    || before.trim_start().ends_with("#[path = ");
                 out.push((lit.to_string(), include));
             }
         }
@@ -203,6 +206,10 @@ fn the_scan_catches_a_climb_out() {
         &root().join("src/codegen"),
         &lits[1].0
     )));
+    // `#[path]` on a module: relative to the file, as rustc resolves it.
+    let lits = rust_path_literals(r#"#[path = "../examples/random_gguf.rs"]"#);
+    assert_eq!(lits, vec![("../examples/random_gguf.rs".to_string(), true)]);
+    assert!(inside_repo(resolve(&root().join("tests"), &lits[0].0)));
     assert!(!inside_repo(resolve(root(), "tests/../../x")));
     assert!(inside_repo(resolve(
         root(),

@@ -133,13 +133,19 @@ pub fn refusal(unreadable: &[UnreadableTensor]) -> Option<String> {
             )
         }
     };
+    // An id ggml.h does not name was "type 99 (type 99)" (round 44).
+    let what = match OTHER_GGML_TYPES.iter().find(|(id, _)| *id == ty) {
+        Some((_, name)) => format!("{name} (type {ty})"),
+        None => format!(
+            "type {ty}, an id ggml.h does not name (a damaged file, or a type newer than moa)"
+        ),
+    };
     Some(format!(
-        "the ggml type of tensor `{}` (#{}) is {} (type {ty}), which moa cannot read{others}: \
+        "the ggml type of tensor `{}` (#{}) is {what}, which moa cannot read{others}: \
          allowed {}; re-quantize the model to one of them (e.g. llama.cpp's \
          `llama-quantize IN.gguf OUT.gguf Q4_K_M`); `moa model info` lists the file's types",
         first.name,
         first.index,
-        first.type_name(),
         readable_types()
     ))
 }

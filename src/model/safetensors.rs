@@ -675,7 +675,7 @@ pub(crate) struct HfTensors {
     dir_name: String,
     /// `config.json`, for the tied-embedding hint.
     config_json: PathBuf,
-    /// Each tensor not yet read, with its file.
+    /// Every tensor, with its file.
     index: HashMap<String, (HeaderTensor, PathBuf)>,
 }
 
@@ -726,7 +726,9 @@ impl HfTensors {
     }
 
     /// The tensor of GGUF-style name `gguf_name` (`blk.3.attn_q`) at `shape`, in f32,
-    /// refused if not finite. Each tensor is read once (it leaves the index).
+    /// refused if not finite. A tensor can be read again: a second upload from the same
+    /// stream reads the folder as a GGUF stream reads its file (round 44: a tensor read
+    /// once had left the index, and the second upload said the folder was "missing" it).
     ///
     /// # Errors
     /// A tensor the folder lacks (a missing `lm_head.weight` with the tied-embedding
@@ -738,7 +740,7 @@ impl HfTensors {
         shape: &[usize],
     ) -> Result<HostTensor, ModelError> {
         let hf = hf_tensor_name(gguf_name);
-        let Some((t, file)) = self.index.remove(&hf) else {
+        let Some((t, file)) = self.index.get(&hf) else {
             // An output layer that shares the embedding is asked for by the config alone.
             if hf == "lm_head.weight" {
                 return Err(ModelError::Format {
@@ -773,7 +775,7 @@ impl HfTensors {
                 ),
             });
         }
-        let bytes = read_range(&file, t.bytes.clone()).map_err(io_err(&file))?;
+        let bytes = read_range(file, t.bytes.clone()).map_err(io_err(file))?;
         let t = HostTensor {
             shape: shape.to_vec(),
             data: to_f32(&t.dtype, &bytes),

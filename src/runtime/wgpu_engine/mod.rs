@@ -103,6 +103,10 @@ pub struct WgpuEngine {
     /// Whether any layer matrix is on the device in its file's quantization
     /// ([`weights::Part::quant`], `MOA_WGPU_QUANT_WEIGHTS`).
     quant_weights: bool,
+    /// (kept quantized, all) layer matrices: the load line says how many a file of mixed
+    /// types kept (round 44: a SmolLM2 Q4_K_M file, mostly Q5_0, kept 30 of 120 and
+    /// the line said "layer matrices kept").
+    quant_kept: (usize, usize),
     /// Where quantized parts are written out in f16 for a prefill's products on matrix
     /// units or tiles (`dequant.wgsl`; the largest part's f16 bytes): f16 storage with
     /// those products only.
@@ -449,7 +453,11 @@ impl WgpuEngine {
         // Quantized weights where asked (`auto` = off until a GPU measures the many-row
         // routing: they save 34-44% of the device memory and give 1.04-1.14x the one-row
         // decode step on the H100, session 58); only a streamed GGUF file has any to keep.
-        let quant_asked = options.quant_weights.unwrap_or(false);
+        // Where the model has no blocks to keep (weights in memory, a Hugging Face folder,
+        // a GGUF file of other types) the quantized products are not built: on lavapipe
+        // their compiled code cost ~96 MB of host memory and ~1 s of load for SmolLM2
+        // with nothing kept (round 44).
+        let quant_asked = options.quant_weights.unwrap_or(false) && model.quantized_layers();
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
             max_height: device.limits().max_texture_dimension_2d,
@@ -493,11 +501,11 @@ impl WgpuEngine {
             layers,
             bytes: weight_bytes,
         } = weights;
-        let quant_weights = layers.iter().any(|l| {
-            [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down]
-                .iter()
-                .any(|m| m.quantized())
-        });
+        let quant_kept = layers
+            .iter()
+            .flat_map(|l| [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down])
+            .fold((0, 0), |(k, n), m| (k + usize::from(m.quantized()), n + 1));
+        let quant_weights = quant_kept.0 > 0;
         let scratch_bytes = layers
             .iter()
             .flat_map(|l| [&l.wqkv, &l.wo, &l.w_gate_up, &l.w_down])
@@ -621,6 +629,7 @@ impl WgpuEngine {
             texture_weights,
             texture_only,
             quant_weights,
+            quant_kept,
             quant_scratch,
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: options.subgroup_matvec,
@@ -949,6 +958,13 @@ impl WgpuEngine {
         Ok(())
     }
 
+    /// Whether the quantized products' pipelines were built: asked for
+    /// (`MOA_WGPU_QUANT_WEIGHTS=1`, [`WgpuEngineOptions::quant_weights`]) and the model a
+    /// stream with blocks to keep ([`crate::ModelRef::quantized_layers`]).
+    pub fn quant_products_built(&self) -> bool {
+        self.pipes.quant.is_some()
+    }
+
     /// The few-row (decode) product kernel in use, for [`Engine::describe`]; with
     /// `MOA_WGPU_TEXTURE_WEIGHTS=1` asked where the engine stores f32 (the textures hold
     /// f16 weights), a note that it is not applied: `--f32` with it said nothing of the
@@ -956,9 +972,19 @@ impl WgpuEngine {
     pub fn decode_products(&self) -> String {
         let mut form = self.decode_products_form();
         if self.quant_weights {
-            form += "; layer matrices kept in their GGUF quantization (MOA_WGPU_QUANT_WEIGHTS: \
-                     matvec_q.wgsl, and quant_weights.wgsl in linear_words.wgsl, matvec.wgsl and \
-                     matvec_sg.wgsl)";
+            let (kept, all) = self.quant_kept;
+            if kept < all {
+                form += &format!(
+                    "; {kept} of {all} layer matrices kept in their GGUF quantization (the \
+                     others hold a tensor of another type than Q4_0, Q4_1, Q8_0, Q4_K or Q6_K, \
+                     such as Q5_0, and are stored in {})",
+                    self.storage.name()
+                );
+            } else {
+                form += "; layer matrices kept in their GGUF quantization";
+            }
+            form += " (MOA_WGPU_QUANT_WEIGHTS: matvec_q.wgsl, and quant_weights.wgsl in \
+                     linear_words.wgsl, matvec.wgsl and matvec_sg.wgsl)";
         } else if self.options.quant_weights == Some(true) {
             form += "; MOA_WGPU_QUANT_WEIGHTS=1 not applied (no layer matrix came as Q4_0, \
                      Q4_1, Q8_0, Q4_K or Q6_K blocks: only a GGUF file streamed to the engine, \

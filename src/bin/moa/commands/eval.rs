@@ -502,6 +502,22 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    // `MOA_WGPU_QUANT_WEIGHTS=1` keeps a streamed GGUF file's blocks on the device, and
+    // this command loads the model into memory in f32, which has none: it said nothing of
+    // the setting, so a user comparing scores took the f16 copy's for the quantized
+    // engine's (round 44). DESIGN.md's settings table says the setting is not applied here.
+    if quant_weights_asked(ctx.is_some())? {
+        eprintln!(
+            "moa eval: note: MOA_WGPU_QUANT_WEIGHTS=1 not applied: {}",
+            if ctx.is_some() {
+                "moa eval loads the model into memory in f32, which keeps no GGUF blocks, so \
+                 the wgpu engine stores its matrices in the storage type; only `moa generate` \
+                 streams a GGUF file's quantization to the device"
+            } else {
+                "it is the wgpu engine's setting (--backend wgpu, the default)"
+            }
+        );
+    }
     // A length's depths and the perplexity windows each run as one batch, one workgroup
     // row per batch row: past the adapter's dispatch limit wgpu failed ("dispatch group
     // size dimension ([1, 99568, 1]) must be less or equal to 65535") after the load.
@@ -1029,4 +1045,15 @@ fn distinct_scored(len: usize, window: usize, rows: usize, scored: usize) -> usi
         end_prev = end_prev.max(hi);
     }
     covered
+}
+
+/// Whether `MOA_WGPU_QUANT_WEIGHTS=1` is set: through the wgpu engine's own parse where that
+/// engine runs (`wgpu`: a bad value of any of its settings is refused here, before the
+/// load), else by the value alone (the other back ends read none of those settings).
+pub(crate) fn quant_weights_asked(wgpu: bool) -> anyhow::Result<bool> {
+    if wgpu {
+        let options = moa::runtime::wgpu_engine::WgpuEngineOptions::from_env()?;
+        return Ok(options.quant_weights == Some(true));
+    }
+    Ok(std::env::var("MOA_WGPU_QUANT_WEIGHTS").is_ok_and(|v| v.trim() == "1"))
 }

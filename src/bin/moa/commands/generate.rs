@@ -598,6 +598,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if args.backend == "cuda" && super::eval::quant_weights_asked(false)? {
+        // The CUDA engine stores every matrix in bf16 (or f32) from the same stream; the
+        // setting went unmentioned (round 44).
+        eprintln!(
+            "moa: note: MOA_WGPU_QUANT_WEIGHTS=1 not applied: it is the wgpu engine's setting \
+             (--backend wgpu, the default); --backend cuda stores the weights in {}",
+            if args.f32 { "f32" } else { "bf16" }
+        );
+    }
     if args.backend == "cuda" {
         // Before the weights load (minutes and tens of GB for an 8B model): a machine
         // without the CUDA driver was told so only after the whole load.

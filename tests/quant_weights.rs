@@ -1,6 +1,7 @@
 //! Quantized weights kept on the device (`MOA_WGPU_QUANT_WEIGHTS`, `moa::model::QuantMatrix`):
 //! the wgpu engine (lavapipe in CI) built from a GGUF stream of Q4_0, Q4_1 and Q8_0 layer
-//! matrices, one type or several stacked into one product, computes the CPU reference's
+//! matrices (and Q5_0, Q5_1 in a mixed file), one type or several stacked into one product,
+//! computes the CPU reference's
 //! logits over the file's dequantized weights, in fewer device bytes, with every product
 //! form that reads them (`linear_words.wgsl`, `matvec.wgsl`, `matvec_sg.wgsl`, and the tiled
 //! products over `dequant.wgsl`'s f16 copy), over one binding and split by rows.
@@ -109,8 +110,8 @@ fn options(quant: bool, form: u8) -> WgpuEngineOptions {
     }
 }
 
-/// Each type alone and three stacked into the QKV product (Q4_0 queries, Q8_0 keys, Q4_1
-/// values: widened to 8-bit codes), with the products of CPU adapters (`linear_words.wgsl`),
+/// Each type alone and three stacked into the QKV product (Q4_0 queries, Q8_0 keys, Q5_1
+/// values: widened to 8-bit codes; a Q5_0 gate beside a Q4_0 up), with the products of CPU adapters (`linear_words.wgsl`),
 /// the split-K decode products (`matvec_sg.wgsl` with RoPE and SwiGLU fused, and
 /// `matvec.wgsl`) and a GPU's tiled prefill products (the parts written out in f16 by
 /// `dequant.wgsl`), over one binding and split by rows over a small binding limit: logits
@@ -118,13 +119,13 @@ fn options(quant: bool, form: u8) -> WgpuEngineOptions {
 /// the engine that stores them in f16.
 #[test]
 fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
-    use GgmlDType::{Q4_0, Q4_1, Q8_0};
+    use GgmlDType::{Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
     let dir = tiny::tmp("quant_weights-logits");
     let cases = [
         ("q4_0", [Q4_0; 7]),
         ("q4_1", [Q4_1; 7]),
         ("q8_0", [Q8_0; 7]),
-        ("mixed", [Q4_0, Q8_0, Q4_1, Q4_1, Q8_0, Q4_0, Q4_1]),
+        ("mixed", [Q4_0, Q8_0, Q5_1, Q4_1, Q5_0, Q4_0, Q4_1]),
     ];
     for (seed, (name, types)) in cases.into_iter().enumerate() {
         let path = dir.join(format!("{name}.gguf"));

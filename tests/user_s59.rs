@@ -271,7 +271,7 @@ fn quantized_products_are_built_only_where_the_model_has_blocks_to_keep() {
 }
 
 /// A file of mixed types (SmolLM2's Q4_K_M as llama.cpp writes it for 576-wide rows: mostly
-/// Q5_0, which the engine does not keep) kept 30 of its 120 layer matrices, and the load
+/// Q5_0, which the engine did not keep before session 59) kept 30 of its 120 layer matrices, and the load
 /// line said "layer matrices kept in their GGUF quantization" as for a file kept whole. It
 /// now says how many of how many, and why the others are not; a file kept whole reads as
 /// before.
@@ -283,7 +283,7 @@ fn the_load_line_says_how_many_layer_matrices_a_mixed_file_kept() {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
     let ctx = moa::runtime::wgpu::WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
     let dir = scratch("quant-mixed");
-    // Every layer matrix in Q8_0 (`whole`), or layer 0's attention output in Q5_0 (`mixed`).
+    // Every layer matrix in Q8_0 (`whole`), or layer 0's attention output in F16 (`mixed`).
     let write = |path: &std::path::Path, q5: bool| {
         common::tiny::tiny(3, true).write_gguf(path, |_, tensors| {
             for (name, t) in tensors.iter_mut() {
@@ -300,7 +300,7 @@ fn the_load_line_says_how_many_layer_matrices_a_mixed_file_kept() {
                     continue;
                 }
                 let dt = if q5 && name == "blk.0.attn_output.weight" {
-                    GgmlDType::Q5_0
+                    GgmlDType::F16
                 } else {
                     GgmlDType::Q8_0
                 };
@@ -328,7 +328,7 @@ fn the_load_line_says_how_many_layer_matrices_a_mixed_file_kept() {
         "{line}"
     );
     assert!(
-        line.contains("such as Q5_0, and are stored in f16"),
+        line.contains("such as F16 or Q3_K, and are stored in f16"),
         "{line}"
     );
     let (model, mut stream) = moa::model::WeightStream::open(&whole).unwrap();

@@ -392,7 +392,6 @@ impl GgufFile {
         name: &str,
         expected: &[usize],
     ) -> Result<Option<QuantMatrix>, ModelError> {
-        use candle_core::quantized::GgmlDType;
         let Some(found) = self.tensor_shape(name) else {
             return Ok(None);
         };
@@ -400,13 +399,8 @@ impl GgufFile {
         let Some(info) = self.content.tensor_infos.get(name) else {
             return Ok(None);
         };
-        let t = match info.ggml_dtype {
-            GgmlDType::Q4_0 => QuantType::Q4_0,
-            GgmlDType::Q4_1 => QuantType::Q4_1,
-            GgmlDType::Q8_0 => QuantType::Q8_0,
-            GgmlDType::Q4K => QuantType::Q4K,
-            GgmlDType::Q6K => QuantType::Q6K,
-            _ => return Ok(None),
+        let Some(t) = QuantType::from_ggml(info.ggml_dtype) else {
+            return Ok(None);
         };
         let [rows, cols] = found[..] else {
             return Ok(None);

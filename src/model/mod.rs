@@ -33,7 +33,7 @@ pub use fetch::{
     cache_dir, default_model_path, fetch_default_model, FetchOutcome, DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_SHA256,
 };
-pub use qmatrix::{QuantMatrix, QuantType};
+pub use qmatrix::{QuantMatrix, QuantType, KEPT_TYPES};
 pub use reference::{CpuReference, KvCache, Masking};
 pub use stream::{WeightFeed, WeightStream};
 pub use tokenizer::ModelTokenizer;

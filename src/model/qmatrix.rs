@@ -11,8 +11,10 @@
 //! which f32 holds without rounding (Q4_0: `d·(q − 8)` is scale `d`, offset `−8d`; Q4_1:
 //! `d·q + m`; Q8_0: `d·q` with `q + 128` as the code; Q4_K: scale `d·sc`, offset
 //! `−dmin·m` a sub-block of 32; Q6_K: scale `d·sc`, offset `−32·d·sc` a sub-block of 16).
+//! The 5-bit types take 8-bit codes (a code never spans two words): Q5_0 `d·(q − 16)`,
+//! Q5_1 `d·q + m`, Q5_K as Q4_K with the fifth bit from `qh`.
 //! Bytes a weight: 0.75 for the 4-bit types (against Q4_K's 0.5625 in the file and f16's
-//! 2), 1.25 for Q8_0 and 1.5 for Q6_K.
+//! 2), 1.25 for Q8_0 and the 5-bit types, 1.5 for Q6_K.
 //!
 //! Layouts of the GGUF blocks: llama.cpp's `ggml-common.h` (`block_q4_0`, `block_q4_1`,
 //! `block_q8_0`) and [`super::quant`] for the K-quants.
@@ -20,6 +22,14 @@
 #![warn(missing_docs)]
 
 use super::quant::{self, Q4_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, QK_K};
+use candle_core::quantized::GgmlDType;
+
+/// Bytes of a Q5_K block: `d`, `dmin` (f16), 12 bytes of 6-bit scales and mins, 32 of
+/// fifth bits (`qh`), 128 of low nibbles (llama.cpp's `block_q5_K`).
+const Q5_K_BLOCK_BYTES: usize = 176;
+
+/// The GGUF types [`QuantType`] takes, as messages name them.
+pub const KEPT_TYPES: &str = "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K";
 
 /// A GGUF quantization this layout takes, with its block geometry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +44,14 @@ pub enum QuantType {
     Q4K,
     /// 256 weights in 210 bytes ([`super::quant`]).
     Q6K,
+    /// 32 weights in 22 bytes: `d: f16, qh: u32, qs: [u8; 16]`, weight `d·(q − 16)` with
+    /// q's fifth bit from `qh` (llama.cpp's fallback for Q4_K_M rows that are not whole
+    /// 256-weight blocks, such as SmolLM2's 576).
+    Q5_0,
+    /// 32 weights in 24 bytes: `d: f16, m: f16, qh: u32, qs: [u8; 16]`, weight `d·q + m`.
+    Q5_1,
+    /// 256 weights in 176 bytes: Q4_K's scales with a fifth bit a weight (Q5_K_M files).
+    Q5K,
 }
 
 impl QuantType {
@@ -45,14 +63,32 @@ impl QuantType {
             QuantType::Q8_0 => (32, 34),
             QuantType::Q4K => (QK_K, Q4_K_BLOCK_BYTES),
             QuantType::Q6K => (QK_K, Q6_K_BLOCK_BYTES),
+            QuantType::Q5_0 => (32, 22),
+            QuantType::Q5_1 => (32, 24),
+            QuantType::Q5K => (QK_K, Q5_K_BLOCK_BYTES),
         }
+    }
+
+    /// The type of a GGUF tensor of ggml type `t`, where this layout takes it.
+    pub fn from_ggml(t: GgmlDType) -> Option<QuantType> {
+        Some(match t {
+            GgmlDType::Q4_0 => QuantType::Q4_0,
+            GgmlDType::Q4_1 => QuantType::Q4_1,
+            GgmlDType::Q8_0 => QuantType::Q8_0,
+            GgmlDType::Q4K => QuantType::Q4K,
+            GgmlDType::Q6K => QuantType::Q6K,
+            GgmlDType::Q5_0 => QuantType::Q5_0,
+            GgmlDType::Q5_1 => QuantType::Q5_1,
+            GgmlDType::Q5K => QuantType::Q5K,
+            _ => return None,
+        })
     }
 
     /// The (bits, group) its codes take in a [`QuantMatrix`].
     pub fn layout(self) -> (u32, usize) {
         match self {
             QuantType::Q4_0 | QuantType::Q4_1 | QuantType::Q4K => (4, 32),
-            QuantType::Q8_0 => (8, 32),
+            QuantType::Q8_0 | QuantType::Q5_0 | QuantType::Q5_1 | QuantType::Q5K => (8, 32),
             QuantType::Q6K => (8, 16),
         }
     }
@@ -151,6 +187,40 @@ impl QuantMatrix {
                     x[2..34]
                         .iter()
                         .for_each(|&q| b.push(u32::from((q as i8 as i32 + 128) as u8)));
+                }
+                QuantType::Q5_0 | QuantType::Q5_1 => {
+                    let d = f16_at(x, 0);
+                    let (offset, at) = match t {
+                        QuantType::Q5_0 => (-16.0 * d, 2),
+                        _ => (f16_at(x, 2), 4),
+                    };
+                    let qh = u32::from_le_bytes(x[at..at + 4].try_into().expect("4 bytes"));
+                    let qs = &x[at + 4..at + 20];
+                    b.group(d, offset);
+                    // Weight j: low nibble of qs[j], fifth bit qh bit j; weight j + 16:
+                    // high nibble, qh bit j + 16 (ggml's dequantize_row_q5_0).
+                    for (j, &q) in qs.iter().enumerate() {
+                        b.push(u32::from(q & 0x0F) | ((qh >> j) & 1) << 4);
+                    }
+                    for (j, &q) in qs.iter().enumerate() {
+                        b.push(u32::from(q >> 4) | ((qh >> (j + 16)) & 1) << 4);
+                    }
+                }
+                QuantType::Q5K => {
+                    let (d, dmin) = (f16_at(x, 0), f16_at(x, 2));
+                    let scales: &[u8; 12] = x[4..16].try_into().expect("12 bytes");
+                    let qh = &x[16..48];
+                    for i in 0..4 {
+                        let q = &x[48 + 32 * i..80 + 32 * i];
+                        for (j, shift) in [(2 * i, 0), (2 * i + 1, 4)] {
+                            let (sc, m) = quant::q4_k_scale_min(j, scales);
+                            b.group(d * f32::from(sc), -(dmin * f32::from(m)));
+                            for (&c, &h) in q.iter().zip(qh) {
+                                let high = u32::from((h >> j) & 1) << 4;
+                                b.push(u32::from((c >> shift) & 0x0F) | high);
+                            }
+                        }
+                    }
                 }
                 QuantType::Q4K => {
                     let (d, dmin) = (f16_at(x, 0), f16_at(x, 2));
@@ -365,8 +435,10 @@ mod tests {
             let mut b: Vec<u8> = (0..bytes).map(|_| next() as u8).collect();
             let scale = |v: u32| f16b(0.001 + (v % 1000) as f32 * 1e-4);
             match t {
-                QuantType::Q4_0 | QuantType::Q8_0 => b[0..2].copy_from_slice(&scale(next())),
-                QuantType::Q4_1 | QuantType::Q4K => {
+                QuantType::Q4_0 | QuantType::Q8_0 | QuantType::Q5_0 => {
+                    b[0..2].copy_from_slice(&scale(next()))
+                }
+                QuantType::Q4_1 | QuantType::Q4K | QuantType::Q5_1 | QuantType::Q5K => {
                     b[0..2].copy_from_slice(&scale(next()));
                     b[2..4].copy_from_slice(&scale(next()));
                 }
@@ -384,6 +456,7 @@ mod tests {
         match t {
             QuantType::Q4K => return quant::dequantize_q4_k(raw).unwrap(),
             QuantType::Q6K => return quant::dequantize_q6_k(raw).unwrap(),
+            QuantType::Q5_0 | QuantType::Q5_1 | QuantType::Q5K => return candle_decode(t, raw),
             _ => {}
         }
         let mut out = Vec::new();
@@ -414,12 +487,30 @@ mod tests {
         out
     }
 
-    const ALL: [QuantType; 5] = [
+    /// The 5-bit types through candle's decoders (ggml's `dequantize_row_q5_*`).
+    fn candle_decode(t: QuantType, raw: &[u8]) -> Vec<f32> {
+        use candle_core::quantized::ggml_file::qtensor_from_ggml;
+        let dt = match t {
+            QuantType::Q5_0 => GgmlDType::Q5_0,
+            QuantType::Q5_1 => GgmlDType::Q5_1,
+            _ => GgmlDType::Q5K,
+        };
+        let (block, bytes) = t.block();
+        let n = raw.len() / bytes * block;
+        let q = qtensor_from_ggml(dt, raw, vec![n], &candle_core::Device::Cpu).unwrap();
+        let x = q.dequantize(&candle_core::Device::Cpu).unwrap();
+        x.to_vec1::<f32>().unwrap()
+    }
+
+    const ALL: [QuantType; 8] = [
         QuantType::Q4_0,
         QuantType::Q4_1,
         QuantType::Q8_0,
         QuantType::Q4K,
         QuantType::Q6K,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
+        QuantType::Q5K,
     ];
 
     #[test]
@@ -433,8 +524,10 @@ mod tests {
             let got = m.dequantize();
             assert_eq!(got.len(), want.len());
             for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
-                // Exact for all but Q6_K, whose product may round once more (1 ulp).
-                let tol = if t == QuantType::Q6K {
+                // Exact for all but Q6_K, whose product may round once more, and the
+                // 5-bit types, whose decoders in candle round `d·q` before adding `m` where
+                // the layout's fused multiply-add rounds once (1 ulp).
+                let tol = if matches!(t, QuantType::Q6K | QuantType::Q5_1 | QuantType::Q5K) {
                     w.abs() * 2e-7
                 } else {
                     0.0

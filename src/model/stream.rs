@@ -111,11 +111,11 @@ impl WeightStream {
 
     /// Whether any layer matrix of the file (`blk.*.attn_q`, `attn_k`, `attn_v`,
     /// `attn_output`, `ffn_gate`, `ffn_up`, `ffn_down`) is of a type [`Self::take_quant`]
-    /// keeps (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K): the wgpu engine's `auto` for keeping a
+    /// keeps ([`super::QuantType::from_ggml`]): the wgpu engine's `auto` for keeping a
     /// quantization on the device asks this before it builds the pipelines that read one.
     /// A Hugging Face folder has none.
     pub fn quantized_layers(&self) -> bool {
-        use candle_core::quantized::GgmlDType;
+        use super::QuantType;
         const MATRICES: [&str; 7] = [
             "attn_q",
             "attn_k",
@@ -131,14 +131,7 @@ impl WeightStream {
                     && MATRICES
                         .iter()
                         .any(|m| name.ends_with(&format!(".{m}.weight")))
-                    && matches!(
-                        info.ggml_dtype,
-                        GgmlDType::Q4_0
-                            | GgmlDType::Q4_1
-                            | GgmlDType::Q8_0
-                            | GgmlDType::Q4K
-                            | GgmlDType::Q6K
-                    )
+                    && QuantType::from_ggml(info.ggml_dtype).is_some()
             }),
             Source::Hf { .. } => false,
         }

@@ -976,8 +976,9 @@ impl WgpuEngine {
             if kept < all {
                 form += &format!(
                     "; {kept} of {all} layer matrices kept in their GGUF quantization (the \
-                     others hold a tensor of another type than Q4_0, Q4_1, Q8_0, Q4_K or Q6_K, \
-                     such as Q5_0, and are stored in {})",
+                     others hold a tensor of another type than {}, such as F16 or Q3_K, and \
+                     are stored in {})",
+                    crate::model::KEPT_TYPES,
                     self.storage.name()
                 );
             } else {
@@ -986,9 +987,11 @@ impl WgpuEngine {
             form += " (MOA_WGPU_QUANT_WEIGHTS: matvec_q.wgsl, and quant_weights.wgsl in \
                      linear_words.wgsl, matvec.wgsl and matvec_sg.wgsl)";
         } else if self.options.quant_weights == Some(true) {
-            form += "; MOA_WGPU_QUANT_WEIGHTS=1 not applied (no layer matrix came as Q4_0, \
-                     Q4_1, Q8_0, Q4_K or Q6_K blocks: only a GGUF file streamed to the engine, \
-                     as `moa generate` loads it, has them)";
+            form += &format!(
+                "; MOA_WGPU_QUANT_WEIGHTS=1 not applied (no layer matrix came as {} blocks: \
+                 only a GGUF file streamed to the engine, as `moa generate` loads it, has them)",
+                crate::model::KEPT_TYPES
+            );
         }
         if self.options.texture_weights == Some(true) && !self.texture_weights {
             return form

@@ -459,9 +459,9 @@ pub struct WgpuEngineOptions {
     /// `linear_words.wgsl` runs.
     pub texture_weights: Option<bool>,
     /// `MOA_WGPU_QUANT_WEIGHTS` (default `auto`: off, measured below): a GGUF file's
-    /// quantized layer matrices (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K) kept in their quantization
-    /// on the device ([`crate::model::QuantMatrix`]: 0.75 bytes a weight for the 4-bit
-    /// types against f16's 2), read by `matvec_q.wgsl` (decode products of up to 4 rows),
+    /// quantized layer matrices (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) kept in
+    /// their quantization on the device ([`crate::model::QuantMatrix`]: 0.75 bytes a weight
+    /// for the 4-bit types, 1.25 for the 5- and 8-bit ones, against f16's 2), read by `matvec_q.wgsl` (decode products of up to 4 rows),
     /// the quantized forms of `linear_words.wgsl`, `matvec.wgsl` and `matvec_sg.wgsl`, and
     /// a prefill's tiled or matrix-unit products through an f16 copy of each part
     /// (`dequant.wgsl`). Only a streamed model ([`crate::ModelRef::Streamed`], what `moa

@@ -406,8 +406,8 @@ impl DeviceWeights {
     /// norms in f32. With `texture`, f16 matrices whose columns are a multiple of 8 get
     /// the texture form too ([`Part::texture`]), and keep their storage copy only with
     /// `storage_copies`. With `quantized`, a layer's product whose every tensor the feed
-    /// gives quantized ([`WeightFeed::quantized`]: a GGUF stream of Q4_0, Q4_1, Q8_0, Q4_K
-    /// or Q6_K) is kept that way ([`Part::quant`], types stacked into one widened as
+    /// gives quantized ([`WeightFeed::quantized`]: a GGUF stream of a type in
+    /// [`crate::model::KEPT_TYPES`]) is kept that way ([`Part::quant`], types stacked into one widened as
     /// [`QuantMatrix::stack`] says); the embedding and the LM head stay in `storage` (the
     /// gather and the head's products read it). `bytes` counts every form kept. A norm vector or a single matrix row above
     /// the limit is [`EngineError::TooLarge`], naming it; a tensor the feed cannot give is

@@ -450,14 +450,16 @@ impl WgpuEngine {
         let texture_weights =
             storage == StorageType::F16 && options.texture_weights.unwrap_or(cpu && words_only);
         let texture_only = texture_weights && words_only;
-        // Quantized weights where asked (`auto` = off until a GPU measures the many-row
-        // routing: they save 34-44% of the device memory and give 1.04-1.14x the one-row
-        // decode step on the H100, session 58); only a streamed GGUF file has any to keep.
-        // Where the model has no blocks to keep (weights in memory, a Hugging Face folder,
-        // a GGUF file of other types) the quantized products are not built: on lavapipe
-        // their compiled code cost ~96 MB of host memory and ~1 s of load for SmolLM2
-        // with nothing kept (round 44).
-        let quant_asked = options.quant_weights.unwrap_or(false) && model.quantized_layers();
+        // Quantized weights (`auto` = on where a GPU adapter runs the split-K subgroup
+        // decode products, the forms measured on the H100: 34-44% less device memory, the
+        // same tokens, prefill at parity, one-row decode 1.04-1.14x, 16 rows 0.86-1.03x
+        // (session 58); off on CPU adapters, whose step they slow to 0.7-0.9x). Only a streamed GGUF
+        // file has any to keep, and only for one are their pipelines built.
+        // Nor does `1` build them for a model with nothing to keep (on lavapipe their
+        // compiled code cost ~96 MB of host memory and ~1 s of load, round 44).
+        let quant_auto =
+            !cpu && split_k_matvec && options.subgroup_matvec && ctx.subgroup_size().is_some();
+        let quant_asked = options.quant_weights.unwrap_or(quant_auto) && model.quantized_layers();
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
             max_height: device.limits().max_texture_dimension_2d,

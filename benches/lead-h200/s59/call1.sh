@@ -21,10 +21,11 @@ run() { local name=$1 set=$2 model=$3 rows=$4 plan=$5 prompt=$6 new=$7 q=1 g=4 u
   el "$name rc=$rc peak_mem_MiB=$(sort -n "$R/$name.mem" | tail -1) $(grep -o 'loaded in.*' "$R/$name.err") | $(grep -E '^prefill' "$R/$name.err") | ids $(md5sum < "$R/$name.out" | cut -c1-8)"
   [ $rc = 0 ] || tail -3 "$R/$name.err" >> "$R/times.txt"; gzip -9 "$R/$name.err"; save; }
 smp="--plan plans/smollm2-135m-moa-50.toml"
-for r in 1 2; do for s in f16 g4u1 g64u2; do run sm16-$s-$r $s /tmp/sm.gguf 16 "$smp" /tmp/p4k.txt 256; done; done
-for s in f16 g4u1 g4u2 auto; do run 1b-1-$s $s /tmp/1b.gguf 1 "" /tmp/p2k.txt 256; done
-for s in f16 g4u1 g64u2; do run 1b-16-$s $s /tmp/1b.gguf 16 "" /tmp/p2k.txt 128; done
+for s in f16 g4u1; do run 1b-16-$s $s /tmp/1b.gguf 16 "" /tmp/p2k.txt 128; done
+for s in f16 g4u1 g4u2; do run 1b-1-$s $s /tmp/1b.gguf 1 "" /tmp/p2k.txt 256; done
+run 1b-16-g64u2 g64u2 /tmp/1b.gguf 16 "" /tmp/p2k.txt 128
+for s in f16 g4u1 g64u2; do run sm16-$s $s /tmp/sm.gguf 16 "$smp" /tmp/p4k.txt 256; done
 /tmp/rg /tmp/8b.gguf --like llama-3-8b --mix q4_k_m > "$R/rg8.txt" 2>&1
 el "8b file $(stat -c %s /tmp/8b.gguf)"
-for s in auto g4u2 f16; do run 8b-1-$s $s /tmp/8b.gguf 1 "" /tmp/p2k.txt 128; done
+for s in auto f16; do run 8b-1-$s $s /tmp/8b.gguf 1 "" /tmp/p2k.txt 128; done
 el done; save

@@ -271,3 +271,37 @@ fn quantized_layers_are_found_in_quantized_files_only() {
         assert_eq!(r.quantized_layers(), want, "{}", path.display());
     }
 }
+
+/// `WeightStream::kept_layer_bytes`, what `moa generate`'s memory check counts for a
+/// quantized upload on a CPU adapter, is what the engine's upload keeps: the f16 engine's
+/// weight bytes less the kept products' f16 bytes plus their kept bytes are the quantized
+/// engine's, for a file kept whole and one whose layer-0 output product is F16 (not kept)
+/// with types stacked and widened in the others.
+#[test]
+fn kept_layer_bytes_are_what_the_upload_keeps() {
+    use GgmlDType::{F16, Q4_0, Q5_1, Q8_0};
+    let dir = tiny::tmp("quant_weights-kept-bytes");
+    let whole = dir.join("whole.gguf");
+    write(&whole, 61, [Q4_0; 7]);
+    let mixed = dir.join("mixed.gguf");
+    write(&mixed, 62, [Q4_0, Q8_0, Q5_1, F16, Q4_0, Q5_1, Q4_0]);
+    for path in [&whole, &mixed] {
+        let bytes = |quant: bool| {
+            let (model, mut stream) = WeightStream::open(path).unwrap();
+            let kept = stream.kept_layer_bytes();
+            let e = WgpuEngine::new_with_options(
+                ctx(),
+                ModelRef::Streamed(&model, &mut stream),
+                None,
+                false,
+                options(quant, 1),
+            )
+            .unwrap();
+            (e.weight_bytes(), kept)
+        };
+        let (f16, (weights, kept)) = bytes(false);
+        let (quant, _) = bytes(true);
+        assert!(weights > 0, "{}", path.display());
+        assert_eq!(f16 - 2 * weights + kept, quant, "{}", path.display());
+    }
+}

@@ -137,6 +137,48 @@ impl WeightStream {
         }
     }
 
+    /// What keeping the file's quantization on the device changes in its weight bytes, by
+    /// the wgpu engine's rule (a layer's product, QKV, output, gate/up or down, is kept
+    /// where every tensor of it is of a kept type, stacked tensors widened to the widest
+    /// codes and smallest group, [`QuantMatrix::stack`]): `(weights, bytes)`, the weights
+    /// (parameters) of the kept products and the bytes their codes and (scale, offset)
+    /// pairs take ([`QuantMatrix::bytes`]). `(0, 0)` for a Hugging Face folder or a file
+    /// with nothing to keep. An estimate for memory checks: a tensor whose scales are not
+    /// finite is stored in the storage type instead (read only at upload).
+    pub fn kept_layer_bytes(&self) -> (u64, u64) {
+        use super::QuantType;
+        let Source::Gguf { file, .. } = &self.source else {
+            return (0, 0);
+        };
+        let infos = &file.content.tensor_infos;
+        let (mut weights, mut bytes) = (0u64, 0u64);
+        for layer in 0.. {
+            if !infos.contains_key(&format!("blk.{layer}.attn_q.weight")) {
+                break;
+            }
+            for product in [
+                &["attn_q", "attn_k", "attn_v"][..],
+                &["attn_output"],
+                &["ffn_gate", "ffn_up"],
+                &["ffn_down"],
+            ] {
+                // (weights, widest bits, smallest group) of the product, None where a
+                // tensor is missing or of a type not kept.
+                let kept = product.iter().try_fold((0u64, 0u32, usize::MAX), |acc, m| {
+                    let info = infos.get(&format!("blk.{layer}.{m}.weight"))?;
+                    let (bits, group) = QuantType::from_ggml(info.ggml_dtype)?.layout();
+                    let n = info.shape.elem_count() as u64;
+                    Some((acc.0 + n, acc.1.max(bits), acc.2.min(group)))
+                });
+                if let Some((n, bits, group)) = kept {
+                    weights += n;
+                    bytes += n * u64::from(bits) / 8 + n / group as u64 * 8;
+                }
+            }
+        }
+        (weights, bytes)
+    }
+
     /// Tensor `name` of `shape` in its file's quantization ([`QuantMatrix`]), Q and K rows
     /// in Hugging Face's RoPE order; `None` where [`Self::take`] must give it instead: a
     /// Hugging Face folder, a GGUF type [`QuantMatrix`] does not take, or a scale that is

@@ -103,10 +103,11 @@ fn run_storage(f32: bool, wgpu_ctx: Option<&WgpuContext>) -> moa::lower::Storage
 /// 1B-shape model on lavapipe peaked at 8.15 GB against its 4.9 GB of f32 weights
 /// (benches/RESULTS.md, session 18), and a long --max-new-tokens adds a KV cache the
 /// weights check never saw; past the memory the kernel's OOM killer ended the run with
-/// no message. `stream`: the file's layer matrices kept quantized on a CPU adapter
+/// no message. A GGUF file's layer matrices kept quantized on a CPU adapter
 /// (`MOA_WGPU_QUANT_WEIGHTS=1`) count at their kept size
-/// ([`moa::model::WeightStream::kept_layer_bytes`]), not the storage type's (round 44: an
-/// 8B Q4_K_M file would have been refused for its 16 GB f16 copy where ~6 GB is kept).
+/// ([`moa::model::WeightStream::kept_layer_bytes`], from the file's header), not the
+/// storage type's (round 44: an 8B Q4_K_M file would have been refused for its 16 GB f16
+/// copy where ~6 GB is kept).
 fn check_host_memory(
     args: &GenerateArgs,
     config: &moa::model::LlamaConfig,
@@ -114,7 +115,6 @@ fn check_host_memory(
     prompts: &[Vec<u32>],
     wgpu_ctx: Option<&WgpuContext>,
     model_path: &std::path::Path,
-    stream: &moa::model::WeightStream,
 ) -> anyhow::Result<()> {
     let storage = run_storage(args.f32, wgpu_ctx);
     let cpu = wgpu_ctx.is_some_and(|c| c.adapter_info().device_type == wgpu::DeviceType::Cpu);
@@ -139,9 +139,14 @@ fn check_host_memory(
     // Both engines read the weights one tensor at a time (`moa::model::WeightStream`).
     need = need.streamed(config);
     // On a CPU adapter the file's quantization is kept where asked (`auto` is off there).
-    let quant = WgpuEngineOptions::from_env()?.quant_weights == Some(true);
+    // Only a GGUF file (a file, not a folder) has blocks to keep; its header is read here
+    // and again by the upload's stream (a folder's check must not need its weights: a
+    // folder without them is refused by this check first, tests/load_memory.rs).
+    let quant = WgpuEngineOptions::from_env()?.quant_weights == Some(true) && model_path.is_file();
     if let (Some(device), true) = (need.on_cpu_adapter.as_mut(), quant) {
-        let (weights, bytes) = stream.kept_layer_bytes();
+        let (weights, bytes) = moa::model::WeightStream::open(model_path)?
+            .1
+            .kept_layer_bytes();
         let storage_bytes = weights.saturating_mul(storage.bytes() as u64);
         device.weights = device.weights.saturating_sub(storage_bytes) + bytes;
     }
@@ -660,12 +665,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| naming_the_plan(e, &plan_arg))
             .with_context(|| format!("--kernels `{}`", dir.display()))?;
     }
-    // Both engines upload from a stream: a GGUF file's weights are read one tensor at a
-    // time and never all held in f32 (32 GB for an 8B model against the 16 GB of its
-    // device copy); a Hugging Face folder's are read from their shards the same way.
-    // Opened (its header read) before the memory check, which asks it what a quantized
-    // upload keeps.
-    let (model, mut stream) = moa::model::WeightStream::open(&model_path)?;
     check_host_memory(
         &args,
         &config,
@@ -673,8 +672,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         &prompts,
         wgpu_ctx.as_ref(),
         &model_path,
-        &stream,
     )?;
+    // Both engines upload from a stream: a GGUF file's weights are read one tensor at a
+    // time and never all held in f32 (32 GB for an 8B model against the 16 GB of its
+    // device copy); a Hugging Face folder's are read from their shards the same way.
+    let (model, mut stream) = moa::model::WeightStream::open(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
         Box::new(moa::runtime::cuda::engine::CudaLlama::new(

@@ -109,32 +109,12 @@ impl WeightStream {
         }
     }
 
-    /// Whether any layer matrix of the file (`blk.*.attn_q`, `attn_k`, `attn_v`,
-    /// `attn_output`, `ffn_gate`, `ffn_up`, `ffn_down`) is of a type [`Self::take_quant`]
-    /// keeps ([`super::QuantType::from_ggml`]): the wgpu engine's `auto` for keeping a
-    /// quantization on the device asks this before it builds the pipelines that read one.
-    /// A Hugging Face folder has none.
+    /// Whether the wgpu engine's upload would keep any layer product of the file in its
+    /// quantization ([`Self::kept_layer_bytes`] finds one): the engine's `auto` for keeping
+    /// a quantization on the device asks this before it builds the pipelines that read
+    /// one. A Hugging Face folder has none.
     pub fn quantized_layers(&self) -> bool {
-        use super::QuantType;
-        const MATRICES: [&str; 7] = [
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ];
-        match &self.source {
-            Source::Gguf { file, .. } => file.content.tensor_infos.iter().any(|(name, info)| {
-                name.starts_with("blk.")
-                    && MATRICES
-                        .iter()
-                        .any(|m| name.ends_with(&format!(".{m}.weight")))
-                    && QuantType::from_ggml(info.ggml_dtype).is_some()
-            }),
-            Source::Hf { .. } => false,
-        }
+        self.kept_layer_bytes().0 > 0
     }
 
     /// What keeping the file's quantization on the device changes in its weight bytes, by

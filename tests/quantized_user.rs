@@ -150,3 +150,48 @@ fn a_q4_k_m_gguf_generates_the_tokens_of_its_dequantized_twin() {
     assert_eq!(q_ids, f_ids);
     assert_eq!(q_text, f_text);
 }
+
+/// `moa model info`'s `generate` line says what `moa generate` holds of the weights (round
+/// 44: info gave only `Model::load`'s f32 figure, 7× a Q4_K file, which generate never
+/// holds): the wgpu engine's f16 copy, the same for a file and its F32 twin, and for the
+/// Q4_K_M file a smaller copy with its blocks kept, which the twin has none of.
+#[test]
+fn info_says_what_generate_holds_of_the_weights() {
+    let dir = tmp("k-quant-info");
+    let (md, quantized) = (metadata(), tensors());
+    let q_path = dir.join("model-Q4_K_M.gguf");
+    write(&q_path, &md, &quantized);
+    let twin: Vec<(String, QTensor)> = quantized
+        .iter()
+        .map(|(n, q)| {
+            let d = q.dequantize(&Device::Cpu).unwrap();
+            (n.clone(), QTensor::quantize(&d, GgmlDType::F32).unwrap())
+        })
+        .collect();
+    let f_path = dir.join("model-F32.gguf");
+    write(&f_path, &md, &twin);
+    let generate_line = |path: &Path| {
+        let out = moa().args(["model", "info"]).arg(path).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{text}");
+        text.lines()
+            .find(|l| l.starts_with("generate "))
+            .unwrap_or_else(|| panic!("no generate line in:\n{text}"))
+            .to_string()
+    };
+    // "… holds 1.9 MB of them in f16 (0.8 MB with the file's quantization kept …".
+    let mb = |line: &str, after: &str| -> f64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|t| t.split(" MB").next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no `{after}N MB` in: {line}"))
+    };
+    let (q, f) = (generate_line(&q_path), generate_line(&f_path));
+    assert!(q.contains("streams the weights (host peak about "), "{q}");
+    assert_eq!(mb(&q, "holds "), mb(&f, "holds "), "{q}\n{f}");
+    let kept = mb(&q, "in f16 (");
+    assert!(kept > 0.0 && kept < mb(&q, "holds "), "{q}");
+    assert!(q.contains("MOA_WGPU_QUANT_WEIGHTS"), "{q}");
+    assert!(!f.contains("quantization kept"), "{f}");
+}

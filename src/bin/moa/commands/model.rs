@@ -251,11 +251,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             line(
                 "parameters",
                 format!(
-                    "{} (loading needs about {} of memory: f32; a run on a CPU adapter also holds the GPU's copy, KV cache and activations)",
+                    "{} (loading needs about {} of memory: f32, for eval, calib, profile, validate, diagnose and bench, which load it whole; generate streams it: next line)",
                     count_shown(params),
                     bytes_shown(params.saturating_mul(4))
                 ),
             );
+            line("generate", generate_memory(c, &path));
             // Why the model's weights are broken (a safetensors file that cannot be read,
             // a tensor the config asks for missing or misshapen): every line is printed,
             // the config above being what info is mostly asked for, and then the command
@@ -375,6 +376,41 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `moa generate` holds of the weights (round 44: info described only
+/// `Model::load`'s f32 copy, 7× a Q4_K file, which generate never makes): the host's peak
+/// while the upload streams them (`runtime::memory::streamed_host_bytes`), the wgpu
+/// engine's f16 copy (`runtime::memory::weight_bytes`) and, for a GGUF file with blocks
+/// the engine keeps, the copy with them kept (`WeightStream::kept_layer_bytes`, the
+/// upload's rule). Estimates from the header; a file whose header does not open gets the
+/// f16 figure only (its own line says why).
+fn generate_memory(c: &model::LlamaConfig, path: &std::path::Path) -> String {
+    use moa::lower::StorageType;
+    use moa::runtime::memory::{streamed_host_bytes, weight_bytes};
+    let f16 = weight_bytes(c, StorageType::F16, !c.tied_embeddings);
+    let (kept_weights, kept_bytes) = if path.is_file() {
+        model::WeightStream::open(path).map_or((0, 0), |(_, s)| s.kept_layer_bytes())
+    } else {
+        (0, 0)
+    };
+    let kept = if kept_weights > 0 {
+        let with = f16.saturating_sub(kept_weights.saturating_mul(2)) + kept_bytes;
+        format!(
+            " ({} with the file's quantization kept on the device, MOA_WGPU_QUANT_WEIGHTS: by \
+             default on GPU adapters whose subgroups are of one size, off on CPU adapters)",
+            bytes_shown(with)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "streams the weights (host peak about {}); the wgpu engine holds {} of them in \
+         f16{kept}, plus each request's KV cache and activations (on a CPU adapter all of it \
+         is host memory)",
+        bytes_shown(streamed_host_bytes(c)),
+        bytes_shown(f16),
+    )
 }
 
 /// A parameter count in billions, or in millions below 0.1 billion: a small model's

@@ -14,12 +14,14 @@
 // benches/RESULTS.md "Session 55").
 // Weights are row-major [n_out, k] (PyTorch Linear layout); the host takes this shader
 // only where k is a multiple of 8 (a row starts on a word). The host prepends
-// `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused) and one of the three
-// weight sources, which bind `w` and define `load_w8(col, i)`: linear_words_buffer.wgsl
-// (a storage buffer), linear_words_texture.wgsl (an rgba32uint texture: on llvmpipe a
-// storage load is a gather lane by lane and a texture load is vectorized, DESIGN.md §7)
-// or quant_weights.wgsl + linear_words_quant.wgsl (a GGUF quantization kept as it is,
-// model::QuantMatrix).
+// `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused) and one of the four
+// weight sources, which bind `w` and define `load_w8x4(n0, c1, c2, c3, i)`, a step's eight
+// weights of each of its four columns: linear_words_buffer.wgsl (a storage buffer),
+// linear_words_texture.wgsl (an rgba32uint texture: on llvmpipe a storage load is a
+// gather lane by lane and a texture load is vectorized, DESIGN.md §7) or quant_weights.wgsl
+// + linear_words_quant.wgsl (a GGUF quantization kept as it is, model::QuantMatrix), each
+// with linear_words_columns.wgsl (a column a load), or quant_weights_texture.wgsl (a kept
+// quantization from textures, the four columns a load).
 
 override ROWS: u32 = 1u;
 
@@ -50,10 +52,11 @@ fn moa_linear_words(@builtin(global_invocation_id) gid: vec3<u32>) {
     // by the unrolled row loop's constants, so the rows past ROWS cost nothing.
     var acc: array<vec4<f32>, 8>;
     for (var i = 0u; i < params.k; i += 8u) {
-        let w0 = load_w8(n0, i);
-        let w1 = load_w8(c1, i);
-        let w2 = load_w8(c2, i);
-        let w3 = load_w8(c3, i);
+        let w = load_w8x4(n0, c1, c2, c3, i);
+        let w0 = w[0];
+        let w1 = w[1];
+        let w2 = w[2];
+        let w3 = w[3];
         for (var r = 0u; r < ROWS; r++) {
             let row = min(t0 + r, last_row);
             let xa = load_x4(row, i);

@@ -99,19 +99,23 @@ fn reference(model: &Model) -> Vec<Vec<f32>> {
 /// products on subgroups (`matvec_sg.wgsl`, with RoPE and SwiGLU in their epilogues), 2
 /// split-K without subgroups (`matvec.wgsl`), 3 a GPU adapter's many-row products on tiles
 /// (`linear_tiled.wgsl`), which read each quantized part written out in f16
-/// (`dequant.wgsl`).
+/// (`dequant.wgsl`), 4 the CPU adapters' products from storage buffers (form 0 reads
+/// textures on a CPU adapter such as lavapipe, `quant_weights_texture.wgsl`, and storage
+/// elsewhere).
 fn options(quant: bool, form: u8) -> WgpuEngineOptions {
     WgpuEngineOptions {
         quant_weights: Some(quant),
         split_k: Some(form == 1 || form == 2),
         subgroup_matvec: form != 2,
         tiled: Some(form == 3),
+        texture_weights: (form == 4).then_some(false),
         ..WgpuEngineOptions::default()
     }
 }
 
 /// Each type alone and three stacked into the QKV product (Q4_0 queries, Q8_0 keys, Q5_1
-/// values: widened to 8-bit codes; a Q5_0 gate beside a Q4_0 up), with the products of CPU adapters (`linear_words.wgsl`),
+/// values: widened to 8-bit codes; a Q5_0 gate beside a Q4_0 up), with the products of CPU
+/// adapters (`linear_words.wgsl`, the codes from textures and from storage buffers),
 /// the split-K decode products (`matvec_sg.wgsl` with RoPE and SwiGLU fused, and
 /// `matvec.wgsl`) and a GPU's tiled prefill products (the parts written out in f16 by
 /// `dequant.wgsl`), over one binding and split by rows over a small binding limit: logits
@@ -137,6 +141,7 @@ fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
             (1, u64::MAX),
             (2, u64::MAX),
             (3, u64::MAX),
+            (4, u64::MAX),
             (0, 4096),
             (1, 4096),
             (3, 4096),
@@ -163,6 +168,14 @@ fn quantized_weights_compute_the_reference_logits_in_fewer_bytes() {
             let what = format!("{name}, products {form}, binding limit {limit}");
             assert!(
                 e.decode_products().contains("GGUF quantization"),
+                "{what}: {}",
+                e.decode_products()
+            );
+            // Textures on a CPU adapter's own products only (form 0).
+            let cpu = ctx().adapter_info().device_type == wgpu::DeviceType::Cpu;
+            assert_eq!(
+                e.decode_products().contains("quant_weights_texture.wgsl"),
+                cpu && form == 0,
                 "{what}: {}",
                 e.decode_products()
             );

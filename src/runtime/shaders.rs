@@ -58,6 +58,7 @@ pub const LINEAR_WORDS: Shader = Shader {
     entry_point: "moa_linear_words",
     source: concat!(
         include_str!("../../shaders/linear_words_buffer.wgsl"),
+        include_str!("../../shaders/linear_words_columns.wgsl"),
         include_str!("../../shaders/linear_words.wgsl")
     ),
 };
@@ -70,6 +71,7 @@ pub const LINEAR_WORDS_TEXTURE: Shader = Shader {
     entry_point: "moa_linear_words",
     source: concat!(
         include_str!("../../shaders/linear_words_texture.wgsl"),
+        include_str!("../../shaders/linear_words_columns.wgsl"),
         include_str!("../../shaders/linear_words.wgsl")
     ),
 };
@@ -84,6 +86,21 @@ pub const LINEAR_WORDS_QUANT: Shader = Shader {
     source: concat!(
         include_str!("../../shaders/quant_weights.wgsl"),
         include_str!("../../shaders/linear_words_quant.wgsl"),
+        include_str!("../../shaders/linear_words_columns.wgsl"),
+        include_str!("../../shaders/linear_words.wgsl")
+    ),
+};
+/// [`LINEAR_WORDS_QUANT`] with the codes and pairs from `rgba32uint` textures
+/// (`quant_weights_texture.wgsl`: the part in blocks of four output columns, a texel
+/// holding a code word or two pairs of all four, `TEX_WIDTH` texels a row as
+/// [`LINEAR_WORDS_TEXTURE`]'s; the host's layout is `weights::column_blocks`): the CPU
+/// adapters' products over a kept quantization, where a texture load is vectorized and a
+/// storage load is not.
+pub const LINEAR_WORDS_QUANT_TEXTURE: Shader = Shader {
+    name: "linear_words.wgsl",
+    entry_point: "moa_linear_words",
+    source: concat!(
+        include_str!("../../shaders/quant_weights_texture.wgsl"),
         include_str!("../../shaders/linear_words.wgsl")
     ),
 };
@@ -263,6 +280,7 @@ pub const ALL: &[Shader] = &[
     LINEAR_WORDS,
     LINEAR_WORDS_TEXTURE,
     LINEAR_WORDS_QUANT,
+    LINEAR_WORDS_QUANT_TEXTURE,
     MATVEC_Q,
     DEQUANT,
     LINEAR_TILED,

@@ -617,6 +617,139 @@ mod tests {
         }
     }
 
+    /// `linear_words.wgsl` over a kept quantization from textures
+    /// (`quant_weights_texture.wgsl`, the CPU adapters' form) against the CPU product of
+    /// the dequantized weights, through the engine's upload (`weights::texture_quant_matrix`,
+    /// the four-column blocks of `weights::column_blocks`) and dispatch: 4-bit codes in
+    /// groups of 32 and 8-bit codes in groups of 16, 42 output columns (not a multiple of
+    /// the 4-column block) of K 96, textures of 16 texels a row and at most 7 rows (the
+    /// shader's `TEX_WIDTH` 16) splitting them into parts of 16, 16 and 10 rows of several
+    /// texture rows each, the last short; a residual and a column offset; 1 and 3 rows at
+    /// one row an invocation, 3 at two, 70 at eight.
+    #[test]
+    fn the_quantized_word_products_from_textures_match_the_cpu_product() {
+        use super::super::weights::{texture_quant_matrix, TextureShape};
+        use crate::model::QuantMatrix;
+        use crate::runtime::shaders::{self, Types};
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        if !ctx.has_f16() {
+            return;
+        }
+        let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
+        let device = ctx.device();
+        let shape = TextureShape {
+            width: 16,
+            max_height: 7,
+        };
+        let (n, k, stride, col0) = (42usize, 96usize, 47usize, 3usize);
+        let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
+        let source = shaders::LINEAR_WORDS_QUANT_TEXTURE.source(Types {
+            weights: crate::lower::StorageType::F16,
+            input: crate::lower::StorageType::F32,
+            attention: crate::lower::StorageType::F16,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("quant texture test"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        for (bits, group) in [(4u32, 32usize), (8, 16)] {
+            let words = n * k * bits as usize / 32;
+            let m = QuantMatrix {
+                rows: n,
+                cols: k,
+                bits,
+                group,
+                codes: (0..words as u32)
+                    .map(|i| i.wrapping_mul(2654435761) ^ (i << 7))
+                    .collect(),
+                params: (0..2 * n * k / group).map(|i| val(i, 5) / 4.0).collect(),
+            };
+            let w = m.dequantize();
+            let q = texture_quant_matrix(device, ctx.queue(), &m, shape).unwrap();
+            let parts: Vec<(usize, usize)> = q.parts.iter().map(|p| (p.row0, p.rows)).collect();
+            assert_eq!(parts, [(0, 16), (16, 16), (32, 10)], "{bits} bits");
+            let format = bits | (group.trailing_zeros() << 8);
+            for (t, rows_per) in [(1, 1u32), (3, 1), (3, 2), (70, 8)] {
+                let constants = [("ROWS", f64::from(rows_per)), ("TEX_WIDTH", 16.0)];
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("quant texture test"),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(shaders::LINEAR_WORDS_QUANT_TEXTURE.entry_point),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        zero_initialize_workgroup_memory: true,
+                    },
+                    cache: None,
+                });
+                let x: Vec<f32> = (0..t * k).map(|i| val(i, 1)).collect();
+                let residual: Vec<f32> = (0..t * stride).map(|i| (i % 5) as f32).collect();
+                let bits_of = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+                let xb = engine.storage_u32("x", &bits_of(&x));
+                let rb = engine.storage_u32("residual", &bits_of(&residual));
+                let out = engine.check_buffer("out", (t * stride * 4) as u64).unwrap();
+                let params: Vec<wgpu::Buffer> = q
+                    .parts
+                    .iter()
+                    .map(|p| {
+                        engine.uniform(&[
+                            t as u32,
+                            k as u32,
+                            p.rows as u32,
+                            1,
+                            0,
+                            stride as u32,
+                            (col0 + p.row0) as u32,
+                            format,
+                        ])
+                    })
+                    .collect();
+                let dispatches: Vec<_> = q
+                    .parts
+                    .iter()
+                    .zip(&params)
+                    .map(|(p, params)| {
+                        let (codes, pairs) = p.quant.as_ref().unwrap().texture.as_ref().unwrap();
+                        engine.dispatch_views(
+                            &pipeline,
+                            &[
+                                (0, params.into()),
+                                (1, (&xb).into()),
+                                (3, (&rb).into()),
+                                (4, (&out).into()),
+                            ],
+                            &[(2, codes), (12, pairs)],
+                            [
+                                (p.rows as u32).div_ceil(256),
+                                (t as u32).div_ceil(rows_per),
+                                1,
+                            ],
+                        )
+                    })
+                    .collect();
+                let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let mut encoder = device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    for d in &dispatches {
+                        d.encode(&mut pass);
+                    }
+                }
+                let got = engine.read_back(scope, encoder, &out, t * stride).unwrap();
+                let mut max_err = 0f32;
+                for r in 0..t {
+                    for c in 0..n {
+                        let want: f32 = (0..k).map(|i| x[r * k + i] * w[c * k + i]).sum::<f32>()
+                            + residual[r * stride + col0 + c];
+                        let g = f32::from_bits(got[r * stride + col0 + c]);
+                        max_err = max_err.max((g - want).abs());
+                    }
+                }
+                assert!(max_err < 1e-3, "{bits} bits, {t} rows: max |err| {max_err}");
+            }
+        }
+    }
+
     /// `linear_tiled.wgsl` (the many-row products of GPU adapters without matrix units,
     /// session 45) at both tile sizes (`BLOCK` 4 and 8) against the CPU product (f16
     /// weights, f32 input: the check's x is f32;

@@ -986,8 +986,14 @@ impl WgpuEngine {
             } else {
                 form += "; layer matrices kept in their GGUF quantization";
             }
-            form += " (MOA_WGPU_QUANT_WEIGHTS: matvec_q.wgsl, and quant_weights.wgsl in \
-                     linear_words.wgsl, matvec.wgsl and matvec_sg.wgsl)";
+            if self.texture_weights {
+                // The CPU adapters' form (`MOA_WGPU_TEXTURE_WEIGHTS`).
+                form += " (MOA_WGPU_QUANT_WEIGHTS: linear_words.wgsl with the codes from \
+                         textures, quant_weights_texture.wgsl)";
+            } else {
+                form += " (MOA_WGPU_QUANT_WEIGHTS: matvec_q.wgsl, and quant_weights.wgsl in \
+                         linear_words.wgsl, matvec.wgsl and matvec_sg.wgsl)";
+            }
         } else if self.options.quant_weights == Some(true) {
             form += &format!(
                 "; MOA_WGPU_QUANT_WEIGHTS=1 not applied (no layer matrix came as {} blocks: \

@@ -500,6 +500,10 @@ pub(super) struct QuantPipes {
     /// `linear_words.wgsl` at [`LINEAR_WORDS_ROWS`] rows an invocation: the many-row
     /// products (and the few-row ones where split-K products are off).
     pub(super) words: [(u32, [wgpu::ComputePipeline; 2]); 4],
+    /// [`Self::words`] with the codes and pairs from textures
+    /// (`quant_weights_texture.wgsl`, [`super::weights::QuantPart::texture`]), where the
+    /// engine uploads them (`MOA_WGPU_TEXTURE_WEIGHTS`).
+    pub(super) words_texture: Option<[(u32, [wgpu::ComputePipeline; 2]); 4]>,
     /// `matvec.wgsl` at INPUT_MODE 0 (f32 input), 0 (attention input), 1 (RMSNorm) and 2
     /// (SwiGLU), [`Pipelines::row_block`] rows a workgroup.
     pub(super) matvec: [wgpu::ComputePipeline; 4],
@@ -536,11 +540,20 @@ impl QuantPipes {
     /// The `linear_words.wgsl` form for `rows` rows ([`LinearWords::form`]'s rule): rows an
     /// invocation and the pipelines.
     pub(super) fn words(&self, rows: usize) -> &(u32, [wgpu::ComputePipeline; 2]) {
-        self.words
+        Self::words_form(&self.words, rows)
+    }
+
+    /// The form of `forms` ([`Self::words`] or [`Self::words_texture`]) for `rows` rows:
+    /// the most rows an invocation that does not exceed `rows`.
+    pub(super) fn words_form(
+        forms: &[(u32, [wgpu::ComputePipeline; 2]); 4],
+        rows: usize,
+    ) -> &(u32, [wgpu::ComputePipeline; 2]) {
+        forms
             .iter()
             .rev()
             .find(|(r, _)| *r as usize <= rows)
-            .unwrap_or(&self.words[0])
+            .unwrap_or(&forms[0])
     }
 }
 
@@ -849,11 +862,13 @@ impl Pipelines {
                     input: storage,
                     ..types
                 };
-                let words = |rows: u32| -> Result<(u32, [wgpu::ComputePipeline; 2]), EngineError> {
-                    let c = [("ROWS", f64::from(rows))];
-                    let s = shaders::LINEAR_WORDS_QUANT;
-                    Ok((rows, [pipe_with(s, types, &c)?, pipe_with(s, attn, &c)?]))
-                };
+                let words =
+                    |s: Shader,
+                     rows: u32|
+                     -> Result<(u32, [wgpu::ComputePipeline; 2]), EngineError> {
+                        let c = [("ROWS", f64::from(rows))];
+                        Ok((rows, [pipe_with(s, types, &c)?, pipe_with(s, attn, &c)?]))
+                    };
                 let mq = shaders::MATVEC_QUANT;
                 let mode =
                     |t: Types, m: f64| pipe_with(mq, t, &[("INPUT_MODE", m), ("ROW_BLOCK", rb)]);
@@ -893,7 +908,17 @@ impl Pipelines {
                     gemv,
                     gemv_rows: sg_knobs.gemv_rows,
                     dequant: pipe(shaders::DEQUANT, types)?,
-                    words: [words(a)?, words(b)?, words(c)?, words(e)?],
+                    words: {
+                        let s = shaders::LINEAR_WORDS_QUANT;
+                        [words(s, a)?, words(s, b)?, words(s, c)?, words(s, e)?]
+                    },
+                    // Only where the weights are uploaded as textures (f16 storage).
+                    words_texture: if textures && storage == StorageType::F16 {
+                        let s = shaders::LINEAR_WORDS_QUANT_TEXTURE;
+                        Some([words(s, a)?, words(s, b)?, words(s, c)?, words(s, e)?])
+                    } else {
+                        None
+                    },
                     matvec: [
                         mode(types, 0.0)?,
                         mode(attn, 0.0)?,

@@ -131,7 +131,7 @@ impl WgpuEngine {
         views: &[(u32, View)],
         groups: [u32; 3],
     ) -> Dispatch {
-        self.dispatch_views(pipeline, views, None, groups)
+        self.dispatch_views(pipeline, views, &[], groups)
     }
 
     /// [`Self::dispatch_bound`] with binding 2 a texture (`texture`) instead of `views`'
@@ -143,21 +143,23 @@ impl WgpuEngine {
         texture: &wgpu::TextureView,
         groups: [u32; 3],
     ) -> Dispatch {
-        self.dispatch_views(pipeline, views, Some(texture), groups)
+        self.dispatch_views(pipeline, views, &[(2, texture)], groups)
     }
 
     /// The one bind-group builder of [`Self::dispatch_bound`] and [`Self::dispatch_texture`]:
-    /// each view at its binding, binding 2 replaced by `texture` where given.
-    fn dispatch_views(
+    /// each view at its binding, and each texture at its own (a view at a texture's
+    /// binding is left out): `linear_words.wgsl`'s texture forms, the weights at binding 2
+    /// and a quantization's pairs at 12.
+    pub(super) fn dispatch_views(
         &self,
         pipeline: &wgpu::ComputePipeline,
         views: &[(u32, View)],
-        texture: Option<&wgpu::TextureView>,
+        textures: &[(u32, &wgpu::TextureView)],
         groups: [u32; 3],
     ) -> Dispatch {
         let mut entries: Vec<wgpu::BindGroupEntry<'_>> = views
             .iter()
-            .filter(|(binding, _)| texture.is_none() || *binding != 2)
+            .filter(|(binding, _)| textures.iter().all(|(t, _)| t != binding))
             .map(|(binding, v)| wgpu::BindGroupEntry {
                 binding: *binding,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -167,9 +169,9 @@ impl WgpuEngine {
                 }),
             })
             .collect();
-        if let Some(texture) = texture {
+        for (binding, texture) in textures {
             entries.push(wgpu::BindGroupEntry {
-                binding: 2,
+                binding: *binding,
                 resource: wgpu::BindingResource::TextureView(texture),
             });
         }
@@ -427,6 +429,9 @@ impl WgpuEngine {
         if self.fuses(rows) || !(coop || (self.tiled_products && rows > 4)) {
             return None;
         }
+        // A part kept only as textures has no products on matrix units or tiles (the
+        // engine keeps textures alone only where `linear_words.wgsl` runs every product).
+        let (codes, pairs) = part.quant_storage().ok()?;
         let words = (part.rows * k / 8) as u32;
         let params = self.uniform(&[
             rows as u32,
@@ -444,9 +449,9 @@ impl WgpuEngine {
             &pipes.dequant,
             &[
                 (0, (&params).into()),
-                (2, (&q.codes).into()),
+                (2, codes.into()),
                 (4, scratch.into()),
-                (12, (&q.params).into()),
+                (12, pairs.into()),
             ],
             [x, total.div_ceil(x), 1],
         ));
@@ -486,13 +491,34 @@ impl WgpuEngine {
             part.row0 as u32,
             q.format,
         ]);
+        let residual = residual.unwrap_or((&self.dummy).into());
+        // The texture form (CPU adapters, `MOA_WGPU_TEXTURE_WEIGHTS`): `linear_words.wgsl`
+        // with the codes and pairs from textures, where the pass does not fuse (it fuses
+        // only with split-K products, which a texture-only engine has not).
+        if let (false, Some((codes, pairs)), Some(forms)) =
+            (self.fuses(rows), &q.texture, &pipes.words_texture)
+        {
+            let (per, pipe) = super::pipelines::QuantPipes::words_form(forms, rows);
+            let pipe = match input {
+                Input::Plain => &pipe[0],
+                Input::Attention => &pipe[1],
+                Input::Norm(_) | Input::SwiGlu => {
+                    unreachable!("fused inputs are only asked for when the pass fuses")
+                }
+            };
+            let bound: [(u32, View); 4] = [(0, (&params).into()), (1, x), (3, residual), (4, out)];
+            let groups = [n_out.div_ceil(256), (rows as u32).div_ceil(*per), 1];
+            d.push(self.dispatch_views(pipe, &bound, &[(2, codes), (12, pairs)], groups));
+            return Ok(());
+        }
+        let (codes, pairs) = part.quant_storage()?;
         let mut bound: Vec<(u32, View)> = vec![
             (0, (&params).into()),
             (1, x),
-            (2, (&q.codes).into()),
-            (3, residual.unwrap_or((&self.dummy).into())),
+            (2, codes.into()),
+            (3, residual),
             (4, out),
-            (12, (&q.params).into()),
+            (12, pairs.into()),
         ];
         if self.fuses(rows) {
             let norm = match input {
@@ -731,7 +757,7 @@ impl WgpuEngine {
                         (10, (&cache.k).into()),
                         (11, (&cache.v).into()),
                     ];
-                    bound.extend(quant_params(part));
+                    bound.extend(quant_params(part)?);
                     // On matrix units (`MOA_WGPU_COOP_QKV=1`): 16 rotation pairs (32
                     // columns) a workgroup, K over its 4 subgroups; `pairs` at binding 12
                     // and `out` / `residual` unused, as its layout has them.
@@ -1075,7 +1101,7 @@ impl WgpuEngine {
                     (4, (&a.ffn_act).into()),
                     (5, (&lw.ffn_norm).into()),
                 ];
-                bound.extend(quant_params(part));
+                bound.extend(quant_params(part)?);
                 d.push(self.dispatch_bound(
                     &set.swiglu_out,
                     &bound,
@@ -1302,15 +1328,19 @@ impl WgpuEngine {
 /// ([`super::weights::QuantPart`]). Errors: [`super::weights::Part::storage`]'s.
 fn weight_view(part: &super::weights::Part) -> Result<(u32, View<'_>), EngineError> {
     Ok(match &part.quant {
-        Some(q) => (2, (&q.codes).into()),
+        Some(_) => (2, part.quant_storage()?.0.into()),
         None => (2, part.storage()?.into()),
     })
 }
 
 /// A quantized part's (scale, offset) pairs at binding 12 (`quant_weights.wgsl`); nothing
-/// for a part in the storage type, whose pipelines have no binding 12.
-fn quant_params(part: &super::weights::Part) -> Option<(u32, View<'_>)> {
-    part.quant.as_ref().map(|q| (12, (&q.params).into()))
+/// for a part in the storage type, whose pipelines have no binding 12. Errors:
+/// [`super::weights::Part::quant_storage`]'s.
+fn quant_params(part: &super::weights::Part) -> Result<Option<(u32, View<'_>)>, EngineError> {
+    match &part.quant {
+        Some(_) => Ok(Some((12, part.quant_storage()?.1.into()))),
+        None => Ok(None),
+    }
 }
 
 /// Can a decode product of `rows` rows run on matrix units compiled for K = `k`: a

@@ -32,12 +32,17 @@ pub(super) struct Part {
     pub(super) rows: usize,
 }
 
-/// A part's rows as a [`QuantMatrix`] on the device, which `quant_weights.wgsl` reads.
+/// A part's rows as a [`QuantMatrix`] on the device, which `quant_weights.wgsl` reads
+/// from storage buffers and `quant_weights_texture.wgsl` from textures.
 pub(super) struct QuantPart {
-    /// The codes (binding 2).
-    pub(super) codes: wgpu::Buffer,
-    /// Each group's (scale, offset), f32 pairs (binding 12).
-    pub(super) params: wgpu::Buffer,
+    /// The codes (binding 2) and each group's (scale, offset), f32 pairs (binding 12);
+    /// `None` where only the texture form is kept ([`Part::quant_storage`]).
+    storage: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    /// The same codes and pairs as `Rgba32Uint` textures of [`TextureShape::width`] texels
+    /// a row (their u32 words four a texel, the last row zero-padded), where the CPU
+    /// adapters' `linear_words.wgsl` reads them (`MOA_WGPU_TEXTURE_WEIGHTS`); `None`
+    /// elsewhere.
+    pub(super) texture: Option<(wgpu::TextureView, wgpu::TextureView)>,
     /// The shaders' `quant` parameter word: bits | log2(group) << 8.
     pub(super) format: u32,
 }
@@ -46,6 +51,29 @@ impl Part {
     /// Whether the part keeps its storage copy ([`Part::storage`] answers).
     pub(super) fn has_storage(&self) -> bool {
         self.buffer.is_some()
+    }
+
+    /// A quantized part's codes and (scale, offset) pairs in storage buffers, which every
+    /// quantized product but the texture form of `linear_words.wgsl` reads. Errors: a part
+    /// not quantized, or kept only as textures ([`EngineError::Input`], naming it, as
+    /// [`Self::storage`]).
+    pub(super) fn quant_storage(&self) -> Result<(&wgpu::Buffer, &wgpu::Buffer), EngineError> {
+        let q = self.quant.as_ref().ok_or_else(|| {
+            EngineError::Input(format!(
+                "the weights `{}` are not quantized on the device, and a quantized product \
+                 was asked of them",
+                self.label
+            ))
+        })?;
+        q.storage.as_ref().map(|(c, p)| (c, p)).ok_or_else(|| {
+            EngineError::Input(format!(
+                "the weights `{}` are on the device only as textures (MOA_WGPU_TEXTURE_WEIGHTS \
+                 with MOA_WGPU_QUANT_WEIGHTS, the CPU adapters' form), and this product reads \
+                 storage buffers: build the engine with MOA_WGPU_TEXTURE_WEIGHTS=0, or with \
+                 this product's option set at load (MOA_WGPU_SPLIT_K=1)",
+                self.label
+            ))
+        })
     }
 
     /// The storage-buffer form, which every product but the texture form of
@@ -114,6 +142,25 @@ impl Matrix {
     pub(super) fn quantized(&self) -> bool {
         self.parts.iter().any(|p| p.quant.is_some())
     }
+}
+
+/// A quantized part's codes or pairs (`data`, `rows` rows of `units` of `unit` u32 each:
+/// a code word, or a pair's two f32 bits) in the texture form's order
+/// (`quant_weights_texture.wgsl`): in blocks of four rows, unit j of the block's four rows
+/// side by side at `(block · units + j) · 4 + row % 4`, so one 16-byte texel holds a code
+/// word of four output columns, or the pairs of two; `rows` padded to a multiple of 4
+/// with zeros.
+pub(super) fn column_blocks(data: &[u32], rows: usize, unit: usize) -> Vec<u32> {
+    let units = data.len() / rows.max(1) / unit;
+    let mut out = vec![0u32; rows.div_ceil(4) * 4 * units * unit];
+    for r in 0..rows {
+        for j in 0..units {
+            let from = (r * units + j) * unit;
+            let to = (((r / 4) * units + j) * 4 + r % 4) * unit;
+            out[to..to + unit].copy_from_slice(&data[from..from + unit]);
+        }
+    }
+    out
 }
 
 /// How many rows of `cols` elements of `elem` bytes go into one part under a binding limit
@@ -312,9 +359,19 @@ impl<'d> Uploader<'d> {
     /// `m` in its quantization, split by rows as its f16 copy would be: a prefill's
     /// products on matrix units or tiles read each part written out in f16 (`dequant.wgsl`
     /// into one scratch binding), and the codes and params (at most 1.5 bytes a weight)
-    /// then fit too.
+    /// then fit too. With the texture form (`self.texture`), the codes and pairs go into
+    /// textures too, and the storage buffers are kept only with `storage_copies`, as an
+    /// f16 matrix's are ([`Self::matrix`]).
     fn quant_matrix(&mut self, name: &str, m: &QuantMatrix) -> Result<Matrix, EngineError> {
-        let per = rows_per_part(name, m.rows, m.cols, 2, self.max_binding)?;
+        let mut per = rows_per_part(name, m.rows, m.cols, 2, self.max_binding)?;
+        if let Some(shape) = self.texture {
+            // The codes (at most a byte a weight) must fit one texture, as an f16 part's
+            // words do; the pairs take less.
+            let capacity = u64::from(shape.width) * u64::from(shape.max_height) * 16;
+            let name = format!("{name} as a texture");
+            per = per.min(rows_per_part(&name, m.rows, m.cols, 1, capacity)?);
+        }
+        let keep_buffer = self.texture.is_none() || self.storage_copies;
         let format = m.bits | (m.group.trailing_zeros() << 8);
         let mut parts = Vec::new();
         let mut row0 = 0;
@@ -326,18 +383,38 @@ impl<'d> Uploader<'d> {
                 format!("{name}[rows {row0}..{}]", row0 + n)
             };
             let rows = m.rows_range(row0, n);
-            let codes = self.buffer(&label, bytemuck::cast_slice(&rows.codes))?;
-            let params = self.buffer(
-                &format!("{label} scales"),
+            let (codes, pairs): (&[u8], &[u8]) = (
+                bytemuck::cast_slice(&rows.codes),
                 bytemuck::cast_slice(&rows.params),
-            )?;
+            );
+            let pairs_name = format!("{label} scales");
+            let texture = match self.texture {
+                Some(shape) => {
+                    let codes = column_blocks(&rows.codes, n, 1);
+                    let pairs: &[u32] = bytemuck::cast_slice(&rows.params);
+                    let pairs = column_blocks(pairs, n, 2);
+                    Some((
+                        self.texture(&label, bytemuck::cast_slice(&codes), shape)?,
+                        self.texture(&pairs_name, bytemuck::cast_slice(&pairs), shape)?,
+                    ))
+                }
+                None => None,
+            };
+            let storage = if keep_buffer {
+                Some((
+                    self.buffer(&label, codes)?,
+                    self.buffer(&pairs_name, pairs)?,
+                ))
+            } else {
+                None
+            };
             parts.push(Part {
                 buffer: None,
                 label,
                 texture: None,
                 quant: Some(QuantPart {
-                    codes,
-                    params,
+                    storage,
+                    texture,
                     format,
                 }),
                 row0,
@@ -352,18 +429,20 @@ impl<'d> Uploader<'d> {
         })
     }
 
-    /// `bytes` (whole 16-byte words) as an `Rgba32Uint` texture of `shape.width` texels a
-    /// row, the last row zero-padded; the caller keeps the word count within
-    /// `shape.width × shape.max_height`.
+    /// `bytes` as an `Rgba32Uint` texture of `shape.width` texels a row, the last texel and
+    /// row zero-padded; the caller keeps the texels within `shape.width × shape.max_height`.
+    /// Bytes of less than one row get a texture only as wide as they need: a shader's
+    /// texel t < width sits at `(t % TEX_WIDTH, 0)` whichever the width, and a row of 8192
+    /// texels (128 KiB) a quantized part's pairs would be mostly padding.
     fn texture(
         &mut self,
         name: &str,
         bytes: &[u8],
         shape: TextureShape,
     ) -> Result<wgpu::TextureView, EngineError> {
-        let texels = bytes.len().div_ceil(16) as u64;
-        let width = u64::from(shape.width);
-        let height = texels.div_ceil(width).max(1);
+        let texels = (bytes.len().div_ceil(16) as u64).max(1);
+        let width = u64::from(shape.width).min(texels);
+        let height = texels.div_ceil(width);
         let mut padded = bytes.to_vec();
         padded.resize((width * height * 16) as usize, 0);
         self.bytes += padded.len() as u64;
@@ -372,7 +451,7 @@ impl<'d> Uploader<'d> {
             &wgpu::TextureDescriptor {
                 label: Some(name),
                 size: wgpu::Extent3d {
-                    width: shape.width,
+                    width: width as u32,
                     height: height as u32,
                     depth_or_array_layers: 1,
                 },
@@ -526,4 +605,39 @@ pub(super) fn texture_matrix(
     let m = up.matrix("texture test", data, rows, StorageType::F16)?;
     up.flush()?;
     Ok(m)
+}
+
+/// `m` as a quantized [`Matrix`] with the texture form of `shape` (and its storage copies):
+/// the quantized texture products' unit test, which forces small textures so a matrix
+/// splits into several parts of several texture rows.
+#[cfg(test)]
+pub(super) fn texture_quant_matrix(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    m: &QuantMatrix,
+    shape: TextureShape,
+) -> Result<Matrix, EngineError> {
+    let mut up = Uploader::new(device, queue, u64::MAX, Some(shape), true);
+    let out = up.quant_matrix("texture test", m)?;
+    up.flush()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::column_blocks;
+
+    /// Rows 0..6 of three units of one u32 (codes) and of two (pairs): four rows a block,
+    /// unit j of the block's rows side by side, the sixth row's block padded with zeros.
+    #[test]
+    fn column_blocks_put_four_rows_side_by_side() {
+        let data: Vec<u32> = (1..=18).collect();
+        let codes = column_blocks(&data, 6, 1);
+        assert_eq!(
+            codes,
+            [1, 4, 7, 10, 2, 5, 8, 11, 3, 6, 9, 12, 13, 16, 0, 0, 14, 17, 0, 0, 15, 18, 0, 0]
+        );
+        let pairs = column_blocks(&data[..12], 3, 2);
+        assert_eq!(pairs, [1, 2, 5, 6, 9, 10, 0, 0, 3, 4, 7, 8, 11, 12, 0, 0]);
+    }
 }

@@ -9,7 +9,7 @@ use common::tiny::{self, tiny};
 use moa::model::{Model, WeightFeed, WeightStream};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::WgpuEngine;
+use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
 use moa::ModelRef;
 
 fn ctx() -> &'static WgpuContext {
@@ -123,7 +123,11 @@ fn run(e: &WgpuEngine) -> (Vec<u32>, Vec<u32>) {
 }
 
 /// The wgpu engine (lavapipe in CI) built from a GGUF stream computes the logits and
-/// greedy tokens of the engine built from the loaded model, bit for bit, tied and untied.
+/// greedy tokens of the engine built from the loaded model, bit for bit, tied and untied,
+/// both storing the weights in f16: the streamed engine would otherwise keep the file's
+/// quantization (`MOA_WGPU_QUANT_WEIGHTS`, on by default for CPU adapters since session
+/// 60), which the loaded model's f32 weights no longer have (tests/quant_weights.rs
+/// checks that form against the CPU reference).
 #[test]
 fn an_engine_from_a_stream_computes_what_one_from_the_loaded_model_does() {
     let dir = tiny::tmp("weight_stream-engine");
@@ -133,7 +137,17 @@ fn an_engine_from_a_stream_computes_what_one_from_the_loaded_model_does() {
         let loaded = Model::load(&path).unwrap();
         let kept = run(&WgpuEngine::new(ctx(), &loaded, None, false).unwrap());
         let (model, mut stream) = WeightStream::open(&path).unwrap();
-        let streamed = WgpuEngine::new(ctx(), ModelRef::Streamed(&model, &mut stream), None, false);
+        let f16 = WgpuEngineOptions {
+            quant_weights: Some(false),
+            ..WgpuEngineOptions::default()
+        };
+        let streamed = WgpuEngine::new_with_options(
+            ctx(),
+            ModelRef::Streamed(&model, &mut stream),
+            None,
+            false,
+            f16,
+        );
         assert_eq!(run(&streamed.unwrap()), kept, "tied {tied}");
     }
 }

@@ -252,6 +252,62 @@ fn elem_bytes(t: StorageType) -> u64 {
     t.bytes() as u64
 }
 
+/// The product paths an engine built with some [`WgpuEngineOptions`] takes on an adapter
+/// ([`WgpuEngineOptions::product_paths`]): what its `auto` settings resolve to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProductPaths {
+    /// The split-K decode products (`MOA_WGPU_SPLIT_K`; `auto` = on for GPU adapters).
+    pub split_k_matvec: bool,
+    /// The tiled many-row products (`MOA_WGPU_TILED`; `auto` = on for GPU adapters).
+    pub tiled_products: bool,
+    /// The f16 matrices uploaded as textures too (`MOA_WGPU_TEXTURE_WEIGHTS`).
+    pub texture_weights: bool,
+    /// The textures without the storage copies: `linear_words.wgsl` runs every product.
+    pub texture_only: bool,
+    /// A GGUF file's quantization kept on the device where it has one
+    /// (`MOA_WGPU_QUANT_WEIGHTS`).
+    pub keep_quantization: bool,
+}
+
+impl WgpuEngineOptions {
+    /// What these options' `auto` settings resolve to on `ctx` with weights in `storage`:
+    /// the engine's own choice ([`WgpuEngine::new_with_options`]), and what `moa
+    /// generate`'s memory check counts before the engine exists.
+    ///
+    /// * split-K decode and tiled products: on for GPU adapters;
+    /// * texture weights: where no product reads a storage buffer (no split-K or tiled
+    ///   products, no matrix units) `linear_words.wgsl` runs every product and the
+    ///   textures replace the storage copies, so a CPU adapter's weights take their own
+    ///   size and read as textures (2× the storage step on session 52's machine, a tie on
+    ///   session 55's: DESIGN.md §7.3); f16 storage only;
+    /// * the file's quantization: on where a GPU adapter runs the split-K decode products
+    ///   on subgroups of a fixed size (H100, session 58: 34–44% less device memory, the
+    ///   same tokens, prefill at parity, one-row decode 1.04–1.14×, 16 rows 0.86–1.03×),
+    ///   and since session 60 where the texture form runs every product (lavapipe: the
+    ///   same tokens in a third less memory at the f16 copy's speed,
+    ///   `quant_weights_texture.wgsl`); off elsewhere (a GPU whose subgroup size varies,
+    ///   a CPU adapter with split-K on: their quantized forms read storage buffers).
+    pub fn product_paths(&self, ctx: &WgpuContext, storage: StorageType) -> ProductPaths {
+        let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        let split_k_matvec = self.split_k.unwrap_or(!cpu);
+        let tiled_products = self.tiled.unwrap_or(!cpu);
+        let words_only = !split_k_matvec && !tiled_products && ctx.coop_matrix().is_none();
+        let texture_weights =
+            storage == StorageType::F16 && self.texture_weights.unwrap_or(cpu && words_only);
+        let texture_only = texture_weights && words_only;
+        let quant_auto =
+            (!cpu && split_k_matvec && self.subgroup_matvec && ctx.subgroup_size().is_some())
+                || texture_only;
+        ProductPaths {
+            split_k_matvec,
+            tiled_products,
+            texture_weights,
+            texture_only,
+            keep_quantization: self.quant_weights.unwrap_or(quant_auto),
+        }
+    }
+}
+
 impl WgpuEngine {
     /// Uploads the model and compiles the plan's attention kernels (`plan = None`: dense).
     /// f16 storage for weights, activations between kernels stay f32; f16 is used only
@@ -436,30 +492,17 @@ impl WgpuEngine {
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
-        // The products' paths, as the engine below chooses them (`auto` = on for GPU
-        // adapters).
-        let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
-        let split_k_matvec = options.split_k.unwrap_or(!cpu);
-        let tiled_products = options.tiled.unwrap_or(!cpu);
-        // Where no product reads a storage buffer (no split-K or tiled products, no matrix
-        // units), `linear_words.wgsl` runs every product and the textures can replace the
-        // storage copies: `auto` = on there, so a CPU adapter's weights take their own
-        // size and read as textures (2× the storage step on session 52's machine, a tie
-        // on session 55's: DESIGN.md §7.3). Elsewhere both forms are kept.
-        let words_only = !split_k_matvec && !tiled_products && ctx.coop_matrix().is_none();
-        let texture_weights =
-            storage == StorageType::F16 && options.texture_weights.unwrap_or(cpu && words_only);
-        let texture_only = texture_weights && words_only;
-        // Quantized weights (`auto` = on where a GPU adapter runs the split-K subgroup
-        // decode products, the forms measured on the H100: 34-44% less device memory, the
-        // same tokens, prefill at parity, one-row decode 1.04-1.14x, 16 rows 0.86-1.03x
-        // (session 58); off on CPU adapters, whose step they slow to 0.7-0.9x). Only a streamed GGUF
-        // file has any to keep, and only for one are their pipelines built.
-        // Nor does `1` build them for a model with nothing to keep (on lavapipe their
-        // compiled code cost ~96 MB of host memory and ~1 s of load, round 44).
-        let quant_auto =
-            !cpu && split_k_matvec && options.subgroup_matvec && ctx.subgroup_size().is_some();
-        let quant_asked = options.quant_weights.unwrap_or(quant_auto) && model.quantized_layers();
+        let ProductPaths {
+            split_k_matvec,
+            tiled_products,
+            texture_weights,
+            texture_only,
+            keep_quantization,
+        } = options.product_paths(ctx, storage);
+        // Only a streamed GGUF file has any quantization to keep, and only for one are the
+        // quantized pipelines built, `1` too (on lavapipe their compiled code cost ~96 MB
+        // of host memory and ~1 s of load, round 44).
+        let quant_asked = keep_quantization && model.quantized_layers();
         let texture_shape = texture_weights.then(|| weights::TextureShape {
             width: weights::TEXTURE_WIDTH,
             max_height: device.limits().max_texture_dimension_2d,

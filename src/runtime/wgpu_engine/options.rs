@@ -459,11 +459,14 @@ pub struct WgpuEngineOptions {
     /// `linear_words.wgsl` runs.
     pub texture_weights: Option<bool>,
     /// `MOA_WGPU_QUANT_WEIGHTS` (default `auto`: on for a GPU adapter whose decode products
-    /// run split-K on subgroups of a fixed size, off on CPU adapters): a GGUF file's
+    /// run split-K on subgroups of a fixed size, and where `linear_words.wgsl` runs every
+    /// product from textures, a CPU adapter's default; off elsewhere,
+    /// [`WgpuEngineOptions::product_paths`]): a GGUF file's
     /// quantized layer matrices (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) kept in
     /// their quantization on the device ([`crate::model::QuantMatrix`]: 0.75 bytes a weight
     /// for the 4-bit types, 1.25 for the 5- and 8-bit ones, against f16's 2), read by
-    /// `matvec_q.wgsl` (decode products of up to 4 rows), the quantized forms of `linear_words.wgsl`, `matvec.wgsl` and `matvec_sg.wgsl`, and
+    /// `matvec_q.wgsl` (decode products of up to 4 rows), the quantized forms of `linear_words.wgsl` (from textures on a
+    /// texture-weights engine, `quant_weights_texture.wgsl`), `matvec.wgsl` and `matvec_sg.wgsl`, and
     /// a prefill's tiled or matrix-unit products through an f16 copy of each part
     /// (`dequant.wgsl`). Only a streamed model ([`crate::ModelRef::Streamed`], what `moa
     /// generate` loads) has its file's blocks to keep; the embedding and the LM head stay
@@ -472,8 +475,9 @@ pub struct WgpuEngineOptions {
     /// device memory −34 to −44% (H100 through Vulkan, 3B Q4_K_M: 8.7 → 4.8 GB), the same
     /// tokens, prefill at parity, one-row decode 1.04–1.14× on the H100 (`matvec_q.wgsl`),
     /// 16 rows 0.86–1.03× (`matvec_sg.wgsl`'s quantized form), and 0.7–0.9× on lavapipe
-    /// (hence off on CPU adapters, where `1` still saves memory). Only a model with a layer
-    /// matrix to keep builds the quantized pipelines.
+    /// from storage buffers; from textures (session 60) the f16 copy's speed on lavapipe,
+    /// the same tokens, peak memory −33% (1B Q4_K_M: 3.23 → 2.17 GB). Only a model with a
+    /// layer matrix to keep builds the quantized pipelines.
     pub quant_weights: Option<bool>,
     /// `MOA_WGPU_QUANT_GEMV_ROWS` (default `4`, allowed 0 to 64): the most rows of a
     /// quantized decode product that `matvec_q.wgsl` runs (more run `matvec_sg.wgsl`'s

@@ -104,7 +104,7 @@ fn run_storage(f32: bool, wgpu_ctx: Option<&WgpuContext>) -> moa::lower::Storage
 /// (benches/RESULTS.md, session 18), and a long --max-new-tokens adds a KV cache the
 /// weights check never saw; past the memory the kernel's OOM killer ended the run with
 /// no message. A GGUF file's layer matrices kept quantized on a CPU adapter
-/// (`MOA_WGPU_QUANT_WEIGHTS=1`) count at their kept size
+/// (`MOA_WGPU_QUANT_WEIGHTS`, on by default there since session 60) count at their kept size
 /// ([`moa::model::WeightStream::kept_layer_bytes`], from the file's header), not the
 /// storage type's (round 44: an 8B Q4_K_M file would have been refused for its 16 GB f16
 /// copy where ~6 GB is kept).
@@ -138,11 +138,20 @@ fn check_host_memory(
     );
     // Both engines read the weights one tensor at a time (`moa::model::WeightStream`).
     need = need.streamed(config);
-    // On a CPU adapter the file's quantization is kept where asked (`auto` is off there).
+    // On a CPU adapter the file's quantization is kept as the engine will choose (`auto`:
+    // on where the texture form runs every product, `WgpuEngineOptions::product_paths`).
     // Only a GGUF file (a file, not a folder) has blocks to keep; its header is read here
     // and again by the upload's stream (a folder's check must not need its weights: a
     // folder without them is refused by this check first, tests/load_memory.rs).
-    let quant = WgpuEngineOptions::from_env()?.quant_weights == Some(true) && model_path.is_file();
+    let keeps = |ctx: &WgpuContext| -> anyhow::Result<bool> {
+        Ok(WgpuEngineOptions::from_env()?
+            .product_paths(ctx, storage)
+            .keep_quantization)
+    };
+    let quant = match wgpu_ctx {
+        Some(ctx) => keeps(ctx)? && model_path.is_file(),
+        None => false,
+    };
     if let (Some(device), true) = (need.on_cpu_adapter.as_mut(), quant) {
         let (weights, bytes) = moa::model::WeightStream::open(model_path)?
             .1

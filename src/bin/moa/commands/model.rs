@@ -397,8 +397,8 @@ fn generate_memory(c: &model::LlamaConfig, path: &std::path::Path) -> String {
     let kept = if kept_weights > 0 {
         let with = f16.saturating_sub(kept_weights.saturating_mul(2)) + kept_bytes;
         format!(
-            " ({} with the file's quantization kept on the device, MOA_WGPU_QUANT_WEIGHTS: by \
-             default on GPU adapters whose subgroups are of one size, off on CPU adapters)",
+            " ({} with the file's quantization kept on the device, MOA_WGPU_QUANT_WEIGHTS: the \
+             default on CPU adapters and on GPU adapters whose subgroups are of one size)",
             bytes_shown(with)
         )
     } else {

@@ -318,3 +318,32 @@ fn kept_layer_bytes_are_what_the_upload_keeps() {
         assert_eq!(f16 - 2 * weights + kept, quant, "{}", path.display());
     }
 }
+
+/// What `auto` resolves to (`WgpuEngineOptions::product_paths`, which the engine and `moa
+/// generate`'s memory check both ask): on a CPU adapter (lavapipe) the texture form runs
+/// every product and the quantization is kept; with split-K products asked for it is not
+/// (their quantized forms read storage buffers), nor with f32 storage (no textures), nor
+/// where the setting says `0`.
+#[test]
+fn auto_keeps_the_quantization_where_the_texture_form_runs_every_product() {
+    use moa::StorageType;
+    let ctx = ctx();
+    if ctx.adapter_info().device_type != wgpu::DeviceType::Cpu {
+        return;
+    }
+    let auto = WgpuEngineOptions::default();
+    let paths = auto.product_paths(ctx, StorageType::F16);
+    assert!(paths.texture_only && paths.keep_quantization, "{paths:?}");
+    let split_k = WgpuEngineOptions {
+        split_k: Some(true),
+        ..WgpuEngineOptions::default()
+    };
+    let paths = split_k.product_paths(ctx, StorageType::F16);
+    assert!(!paths.texture_only && !paths.keep_quantization, "{paths:?}");
+    assert!(!auto.product_paths(ctx, StorageType::F32).keep_quantization);
+    let off = WgpuEngineOptions {
+        quant_weights: Some(false),
+        ..WgpuEngineOptions::default()
+    };
+    assert!(!off.product_paths(ctx, StorageType::F16).keep_quantization);
+}

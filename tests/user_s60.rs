@@ -67,3 +67,75 @@ fn random_gguf_takes_layers_and_refuses_what_it_does_not_know() {
     refused(&["x.gguf", "--like", "gpt-2"], "--like");
 }
 
+/// An upstream JSON plan as `moa generate --plan`: the refusal gave the `moa plan import`
+/// command for the model whatever the file's shape, so upstream's 16-layer 1B plan beside a
+/// 2-layer 1B-shape model sent the user to a command that failed next ("`alphas` has 16
+/// layers but the model has 2"). A file of another shape is now refused with the import's
+/// own reason and no command; one of the model's shape keeps the command, which imports.
+#[test]
+fn generate_names_why_an_upstream_plan_of_another_shape_cannot_be_imported() {
+    let dir = scratch("json-plan");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    let json = |layers: usize| {
+        let row = "[0, 0, 64, 64]";
+        let rows = vec![row; layers].join(", ");
+        let betas = vec!["[0.5, 0.5, 0.25, 0.25]"; layers].join(", ");
+        format!("{{\"alphas\": [{rows}], \"betas\": [{betas}]}}")
+    };
+    let other = dir.join("other.json");
+    std::fs::write(&other, json(3)).unwrap();
+    let err = refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--plan",
+            s(&other),
+            "--raw",
+            "--prompt",
+            "hi",
+        ],
+        &[
+            "is JSON (an upstream MoA plan)",
+            "2 layers, 4 query heads",
+            "`alphas` has 3 layers but the model has 2",
+        ],
+    );
+    assert!(!err.contains("moa plan import other.json"), "{err}");
+    assert!(!err.contains("convert an upstream"), "{err}");
+    // The model's shape: the command is offered, and following it writes a plan.
+    let fits = dir.join("fits.json");
+    std::fs::write(&fits, json(2)).unwrap();
+    let err = refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--plan",
+            s(&fits),
+            "--raw",
+            "--prompt",
+            "hi",
+        ],
+        &["is JSON, not a moa plan (TOML)", "moa plan import"],
+    );
+    let toml = dir.join("fits.toml");
+    assert!(err.contains(&format!("-o {}", s(&toml))), "{err}");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            s(&fits),
+            "--model",
+            s(&model),
+            "-o",
+            s(&toml),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(toml.is_file());
+}
+

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use moa::model::{self, ChatMessage, ChatTemplate, ModelTokenizer};
-use moa::plan::{Plan, SpanMode};
+use moa::plan::{upstream, Plan, SpanMode};
 use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
@@ -377,7 +377,30 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                     if message.starts_with("is JSON") =>
                 {
                     // The library's refusal names no file or model ("moa plan import FILE
-                    // --model MODEL"); both are known here (round 30).
+                    // --model MODEL"); both are known here (round 30). The import is tried
+                    // first: upstream's 16-layer Llama-3.2-1B plan beside a 2-layer model
+                    // got the command, which then failed ("`alphas` has 16 layers but the
+                    // model has 2"; round 45): such a file is refused for what it is.
+                    if let Ok(text) = std::fs::read_to_string(p) {
+                        let shown = p.display().to_string();
+                        if let Err(e) = upstream::import(&text, &shown, config.model_shape()) {
+                            let shape = config.model_shape();
+                            let why = match e {
+                                moa::plan::PlanError::Invalid { field, message, .. } => {
+                                    format!("`{field}` {message}")
+                                }
+                                moa::plan::PlanError::Parse { message, .. } => message,
+                                e => e.to_string(),
+                            };
+                            bail!(
+                                "`{}` is JSON (an upstream MoA plan), not a moa plan (TOML), and `moa plan import` refuses it for the model `{}` ({} layers, {} query heads): {why}; --plan takes a moa plan of the model's shape",
+                                p.display(),
+                                model_path.display(),
+                                shape.layers,
+                                shape.q_heads
+                            );
+                        }
+                    }
                     bail!(
                         "`{}` is JSON, not a moa plan (TOML): --plan takes a moa plan; convert an upstream MoA plan ({{\"alphas\": ..., \"betas\": ...}}) for this model with `moa plan import {} --model {} -o {}`, then give --plan {}",
                         p.display(),

@@ -139,3 +139,78 @@ fn generate_names_why_an_upstream_plan_of_another_shape_cannot_be_imported() {
     assert!(toml.is_file());
 }
 
+/// [`common::cli::tiny_model`]'s shape (2 layers, 4 query / 2 KV heads of 16, 256 tokens) as
+/// a plan.
+const TINY_PLAN: &str = r#"format_version = 1
+[model]
+name = "tiny"
+layers = 2
+q_heads = 4
+kv_heads = 2
+head_dim = 16
+max_context_tokens = 256
+[span]
+sink_tokens = 4
+min_span_tokens = 16
+block_tokens = 16
+mode = "moa"
+max_new_tokens = 8
+[[layers]]
+alpha = [0, 16, 0, 32]
+beta = [0.5, 0.0, 0.5, 0.25]
+[[layers]]
+alpha = [0, 0, 0, 0]
+beta = [1.0, 1.0, 1.0, 1.0]
+"#;
+
+/// A `--target cuda` folder given to `moa generate --kernels` (the wgpu engine) was "holds
+/// no wgsl kernels (compiled with --target cuda?)": a guess, where the manifest says its
+/// targets, and no way out. It now names the manifest's `targets` and the compile that
+/// keeps the folder's CUDA kernels and adds the WGSL ones (`--target wgsl` would remove
+/// them: moa-compile owns the folder); following it, the run takes the folder. Lavapipe.
+#[test]
+fn a_cuda_only_kernels_folder_names_its_targets_and_the_compile_that_adds_wgsl() {
+    let dir = scratch("cuda-folder");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, TINY_PLAN).unwrap();
+    let k = dir.join("k");
+    let (code, _, err) = run(
+        "moa-compile",
+        &[s(&plan), "-o", s(&k), "--target", "cuda", "-q"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let args = [
+        "generate",
+        "--model",
+        s(&model),
+        "--plan",
+        s(&plan),
+        "--kernels",
+        s(&k),
+        "--raw",
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "2",
+    ];
+    let want = format!("moa-compile {} -o {} --target all`", s(&plan), s(&k));
+    let err = refused(
+        "moa",
+        &args,
+        &[
+            "holds no wgsl kernels: its `targets` are [cuda] (compiled with --target cuda)",
+            &want,
+        ],
+    );
+    assert!(!err.contains("cuda?"), "{err}");
+    let (code, _, err) = run(
+        "moa-compile",
+        &[s(&plan), "-o", s(&k), "--target", "all", "-q"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(k.join("cuda/l00.cu").is_file(), "the CUDA kernels went");
+    let (code, _, err) = run("moa", &args);
+    assert_eq!(code, 0, "{err}");
+}
+

@@ -214,3 +214,107 @@ fn a_cuda_only_kernels_folder_names_its_targets_and_the_compile_that_adds_wgsl()
     assert_eq!(code, 0, "{err}");
 }
 
+/// `moa calib --device cuda` in a build without the `cuda` feature (every build but
+/// scripts/build-cuda-profiler.sh's), or a misspelt `--device gpu`, was refused only after
+/// the model's f32 weights were loaded: 6-18 s and 1.6 GB for a 2-layer Llama-3.2-1B
+/// shape on 2 cores, minutes and 32 GB for an 8B model; `moa profile` the same (with
+/// `--like llama-2-7b`, 28 GB of random weights made first). Each now refuses the device
+/// before the load, and so does `moa pipeline`. The model here holds a NaN weight, so a
+/// refusal from the load would show instead of the device's.
+#[test]
+fn a_device_this_build_lacks_is_refused_before_the_weights_load() {
+    use candle_core::quantized::{gguf_file::Value, GgmlDType, QTensor};
+    let dir = scratch("device-early");
+    let model = dir.join("nan.gguf");
+    common::tiny::tiny(3, true).write_gguf(&model, |md, t| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(2048);
+            }
+        }
+        let (_, q) = t
+            .iter_mut()
+            .find(|(n, _)| n == "blk.1.attn_k.weight")
+            .unwrap();
+        let shape = q.shape().dims().to_vec();
+        let n: usize = shape.iter().product();
+        let x = candle_core::Tensor::from_vec(vec![f32::NAN; n], shape, &candle_core::Device::Cpu)
+            .unwrap();
+        *q = QTensor::quantize(&x, GgmlDType::F32).unwrap();
+    });
+    let m = s(&model);
+    // The load's own refusal, so the model does reach it.
+    let calib_args = |device: &'static str, out: &std::path::Path| -> Vec<String> {
+        [
+            "calib",
+            "--model",
+            m,
+            "--device",
+            device,
+            "--lengths",
+            "300",
+            "--samples",
+            "1",
+            "--out",
+            s(out),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let out = dir.join("c.jsonl");
+    let argv = calib_args("cpu", &out);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    refused("moa", &argv, &["holds NaN"]);
+    let mut devices = vec![("gpu", "--device `gpu`: expected cpu, cuda or cuda:K")];
+    if !cfg!(feature = "cuda") {
+        devices.push((
+            "cuda",
+            "--device cuda: this moa was built without the `cuda` feature",
+        ));
+        devices.push(("cuda:1", "--device cuda:1: this moa was built without"));
+    }
+    let calib = dir.join("calib.jsonl");
+    let tokens: Vec<u32> = (0..64).map(|i| 100 + i % 50).collect();
+    moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 256)]).unwrap();
+    for (device, want) in devices {
+        let argv = calib_args(device, &out);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let err = refused("moa", &argv, &[want]);
+        assert!(!err.contains("NaN"), "the weights loaded first:\n{err}");
+        let prof = dir.join("prof");
+        let err = refused(
+            "moa",
+            &[
+                "profile",
+                "--calib",
+                s(&calib),
+                "--lengths",
+                "256",
+                "--model",
+                m,
+                "--device",
+                device,
+                "-o",
+                s(&prof),
+            ],
+            &[want],
+        );
+        assert!(!err.contains("NaN"), "the weights loaded first:\n{err}");
+        assert!(!prof.exists(), "nothing written");
+        let err = refused(
+            "moa",
+            &[
+                "pipeline",
+                "--model",
+                m,
+                "--device",
+                device,
+                "--workdir",
+                s(&dir.join("work")),
+            ],
+            &[want],
+        );
+        assert!(!err.contains("NaN"), "the weights loaded first:\n{err}");
+    }
+}

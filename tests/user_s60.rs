@@ -318,3 +318,90 @@ fn a_device_this_build_lacks_is_refused_before_the_weights_load() {
         assert!(!err.contains("NaN"), "the weights loaded first:\n{err}");
     }
 }
+
+/// A prompt longer than one prefill pass holds under the adapter's storage binding limit
+/// (a row's activations cannot be split: hidden f32, Q/K/V) was refused by the engine's
+/// `start`, after the whole load: an 11000-token prompt to the Llama-3.2-3B shape on
+/// lavapipe (at most 10922 tokens of hidden 3072 in 128 MiB) waited 10 s and 2.8 GB for two
+/// layers, minutes for the whole model, then read "tensor `prefill activations of row 0
+/// (11000 tokens; at most 10922 fit)` needs 135168000 bytes", with no way out. `moa
+/// generate` now refuses it before the load, naming the row, the most tokens, the limit
+/// and what to do. A shape whose Q takes 64 KB a token (64 heads of 256 in f32) meets
+/// lavapipe's 128 MiB at 2048 tokens; the folder has no weights file, so a run that passed
+/// the check stops at the load, naming it. Skipped on adapters with larger bindings.
+#[test]
+fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
+    use moa::model::random;
+    let dir = scratch("prefill-pass");
+    let model = dir.join("wide");
+    let config = moa::model::LlamaConfig {
+        name: None,
+        n_layers: 1,
+        hidden_size: 64,
+        ffn_size: 64,
+        q_heads: 64,
+        kv_heads: 8,
+        head_dim: 256,
+        vocab_size: 300,
+        context_length: 4096,
+        rope_scaling: None,
+        ..random::like("smollm2-135m").unwrap()
+    };
+    random::write_hf_folder(&random::random_model(&config, 1), &model).unwrap();
+    std::fs::remove_file(model.join("model.safetensors")).unwrap();
+    // The byte-level tokenizer: one token a byte, no BOS with --raw.
+    let prompt = |n: usize| {
+        let p = dir.join(format!("p{n}.txt"));
+        std::fs::write(&p, "a".repeat(n)).unwrap();
+        p
+    };
+    let gen = |p: &std::path::Path| {
+        run(
+            "moa",
+            &[
+                "generate",
+                "--model",
+                s(&model),
+                "--dense",
+                "--f32",
+                "--raw",
+                "--prompt",
+                "hi",
+                "--prompt-file",
+                s(p),
+                "--max-new-tokens",
+                "1",
+            ],
+        )
+    };
+    let (code, _, err) = gen(&prompt(4000));
+    assert_eq!(code, 2, "{err}");
+    let Some(at) = err.find("holds at most ") else {
+        assert!(err.contains("no `*.safetensors` file"), "{err}");
+        eprintln!("this adapter's bindings hold 4000 tokens of the shape: skipped");
+        return;
+    };
+    let most: usize = err[at + "holds at most ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for want in [
+        "the prompt of row 1 (--prompt/--prompt-file in the order given) is 4000 tokens",
+        "max_storage_buffer_binding_size",
+        "a token's activations take 65536 bytes",
+        &format!("give a prompt of at most {most} tokens"),
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    // The bound is the engine's: one token more is refused, the bound itself goes on to
+    // the load (here: no weights).
+    let (code, _, err) = gen(&prompt(most + 1));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("is {} tokens", most + 1)), "{err}");
+    let (code, _, err) = gen(&prompt(most));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no `*.safetensors` file"), "{err}");
+}

@@ -161,6 +161,55 @@ fn check_host_memory(
     .map_err(anyhow::Error::msg)
 }
 
+/// Refuses, before the weights load, a prompt longer than one prefill pass of the wgpu
+/// engine holds under the adapter's storage binding limit (`chunks::plan_prefill`, which
+/// the engine's `start` asks too): a row's activations (hidden f32, Q/K/V) cannot be
+/// split. On lavapipe's 128 MiB that is 10922 tokens of the Llama-3.2-3B shape (hidden
+/// 3072) and 8192 of an 8B; an 11000-token prompt of a 3B was refused after the load
+/// (minutes for the whole model) as "tensor `prefill activations of row 0 (11000 tokens;
+/// at most 10922 fit)` needs 135168000 bytes", with no way out (round 45).
+fn check_prefill_fits(
+    ctx: &WgpuContext,
+    config: &moa::model::LlamaConfig,
+    storage: moa::lower::StorageType,
+    prompts: &[Vec<u32>],
+) -> anyhow::Result<()> {
+    use moa::runtime::wgpu_engine::chunks;
+    let limits = ctx.device().limits();
+    let limit = limits.max_storage_buffer_binding_size;
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    if chunks::plan_prefill(
+        config,
+        storage,
+        &lens,
+        limit,
+        u64::from(limits.min_storage_buffer_offset_alignment),
+        limits.max_compute_workgroups_per_dimension,
+    )
+    .is_ok()
+    {
+        return Ok(());
+    }
+    // Named as the engine would, where the reason is not a row's length.
+    let (pass_max, _) = chunks::token_limits(
+        config,
+        storage,
+        limit,
+        u64::from(limits.min_storage_buffer_offset_alignment),
+    )?;
+    let most = pass_max.min(limits.max_compute_workgroups_per_dimension.max(1) as usize);
+    let Some((row, len)) = lens.iter().enumerate().find(|(_, &l)| l > most) else {
+        return Ok(());
+    };
+    bail!(
+        "the prompt of row {row} (--prompt/--prompt-file in the order given) is {len} tokens, and one prefill pass on `{}` holds at most {most} tokens a row of this model: its storage bindings hold {limit} bytes (max_storage_buffer_binding_size), and a token's activations take {} bytes (hidden {} in f32, or Q/K/V in {}), which a row cannot split; give a prompt of at most {most} tokens, or run on an adapter with larger bindings",
+        ctx.adapter_name(),
+        chunks::pass_bytes_per_token(config, storage),
+        config.hidden_size,
+        storage.name()
+    );
+}
+
 /// A `--kernels` folder's refusal with `PLAN` in its `moa-compile` command replaced by the
 /// run's plan (`plan_arg`), and, for a folder of another plan, the other way out: the
 /// library reads folders for apps too, so it names no plan file (round 30: `moa generate
@@ -696,6 +745,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         wgpu_ctx.as_ref(),
         &model_path,
     )?;
+    if let Some(ctx) = &wgpu_ctx {
+        check_prefill_fits(ctx, &config, run_storage(args.f32, Some(ctx)), &prompts)?;
+    }
     // Both engines upload from a stream: a GGUF file's weights are read one tensor at a
     // time and never all held in f32 (32 GB for an 8B model against the 16 GB of its
     // device copy); a Hugging Face folder's are read from their shards the same way.

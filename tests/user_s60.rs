@@ -326,7 +326,8 @@ fn a_device_this_build_lacks_is_refused_before_the_weights_load() {
 /// layers, minutes for the whole model, then read "tensor `prefill activations of row 0
 /// (11000 tokens; at most 10922 fit)` needs 135168000 bytes", with no way out. `moa
 /// generate` now refuses it before the load, naming the row, the most tokens, the limit
-/// and what to do. A shape whose Q takes 64 KB a token (64 heads of 256 in f32) meets
+/// and what to do; `moa eval` its --lengths and --ppl-length (--lengths 12000 of the 3B:
+/// 21 s and 4.4 GB, then the same words). A shape whose Q takes 64 KB a token (64 heads of 256 in f32) meets
 /// lavapipe's 128 MiB at 2048 tokens; the folder has no weights file, so a run that passed
 /// the check stops at the load, naming it. Skipped on adapters with larger bindings.
 #[test]
@@ -402,6 +403,62 @@ fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&format!("is {} tokens", most + 1)), "{err}");
     let (code, _, err) = gen(&prompt(most));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no `*.safetensors` file"), "{err}");
+    // `moa eval` the same, for its retrieval lengths and its perplexity windows (a window's
+    // last --ppl-scored tokens are decoded, the rest prefilled).
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            s(&model),
+            "--f32",
+            "--depths",
+            "1",
+            "--tasks",
+            "passkey",
+            "--no-uniform",
+        ];
+        args.extend_from_slice(extra);
+        run("moa", &args)
+    };
+    let (code, _, err) = eval(&["--lengths", "4000", "--ppl-rows", "0"]);
+    assert_eq!(code, 2, "{err}");
+    for want in [
+        "--lengths 4000: its passkey prompts take up to ",
+        &format!("holds at most {most} tokens a row"),
+        "give shorter --lengths",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    let window = (most + 256 + 1).to_string();
+    let (code, _, err) = eval(&[
+        "--lengths",
+        "1000",
+        "--ppl-rows",
+        "1",
+        "--ppl-length",
+        &window,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let want = format!(
+        "--ppl-length {window} prefills {} tokens a window (the last --ppl-scored 256 are decoded)",
+        most + 1
+    );
+    assert!(err.contains(&want), "`{want}` not in:\n{err}");
+    assert!(
+        err.contains(&format!("give --ppl-length of at most {}", most + 256)),
+        "{err}"
+    );
+    let window = (most + 256).to_string();
+    let (code, _, err) = eval(&[
+        "--lengths",
+        "1000",
+        "--ppl-rows",
+        "1",
+        "--ppl-length",
+        &window,
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no `*.safetensors` file"), "{err}");
 }

@@ -162,10 +162,8 @@ fn check_host_memory(
 }
 
 /// Refuses, before the weights load, a prompt longer than one prefill pass of the wgpu
-/// engine holds under the adapter's storage binding limit (`chunks::plan_prefill`, which
-/// the engine's `start` asks too): a row's activations (hidden f32, Q/K/V) cannot be
-/// split. On lavapipe's 128 MiB that is 10922 tokens of the Llama-3.2-3B shape (hidden
-/// 3072) and 8192 of an 8B; an 11000-token prompt of a 3B was refused after the load
+/// engine holds under the adapter's storage binding limit ([`super::prefill_row_limit`]):
+/// an 11000-token prompt of the Llama-3.2-3B shape on lavapipe was refused after the load
 /// (minutes for the whole model) as "tensor `prefill activations of row 0 (11000 tokens;
 /// at most 10922 fit)` needs 135168000 bytes", with no way out (round 45).
 fn check_prefill_fits(
@@ -174,40 +172,20 @@ fn check_prefill_fits(
     storage: moa::lower::StorageType,
     prompts: &[Vec<u32>],
 ) -> anyhow::Result<()> {
-    use moa::runtime::wgpu_engine::chunks;
-    let limits = ctx.device().limits();
-    let limit = limits.max_storage_buffer_binding_size;
-    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
-    if chunks::plan_prefill(
-        config,
-        storage,
-        &lens,
-        limit,
-        u64::from(limits.min_storage_buffer_offset_alignment),
-        limits.max_compute_workgroups_per_dimension,
-    )
-    .is_ok()
+    let limit = super::prefill_row_limit(ctx, config, storage)?;
+    if let Some((row, p)) = prompts
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.len() > limit.tokens)
     {
-        return Ok(());
+        bail!(
+            "the prompt of row {row} (--prompt/--prompt-file in the order given) is {} tokens, and {}; give a prompt of at most {} tokens, or run on an adapter with larger bindings",
+            p.len(),
+            limit.why(ctx, config, storage),
+            limit.tokens
+        );
     }
-    // Named as the engine would, where the reason is not a row's length.
-    let (pass_max, _) = chunks::token_limits(
-        config,
-        storage,
-        limit,
-        u64::from(limits.min_storage_buffer_offset_alignment),
-    )?;
-    let most = pass_max.min(limits.max_compute_workgroups_per_dimension.max(1) as usize);
-    let Some((row, len)) = lens.iter().enumerate().find(|(_, &l)| l > most) else {
-        return Ok(());
-    };
-    bail!(
-        "the prompt of row {row} (--prompt/--prompt-file in the order given) is {len} tokens, and one prefill pass on `{}` holds at most {most} tokens a row of this model: its storage bindings hold {limit} bytes (max_storage_buffer_binding_size), and a token's activations take {} bytes (hidden {} in f32, or Q/K/V in {}), which a row cannot split; give a prompt of at most {most} tokens, or run on an adapter with larger bindings",
-        ctx.adapter_name(),
-        chunks::pass_bytes_per_token(config, storage),
-        config.hidden_size,
-        storage.name()
-    );
+    Ok(())
 }
 
 /// A `--kernels` folder's refusal with `PLAN` in its `moa-compile` command replaced by the

@@ -327,7 +327,7 @@ fn a_device_this_build_lacks_is_refused_before_the_weights_load() {
 /// (11000 tokens; at most 10922 fit)` needs 135168000 bytes", with no way out. `moa
 /// generate` now refuses it before the load, naming the row, the most tokens, the limit
 /// and what to do; `moa eval` its --lengths and --ppl-length (--lengths 12000 of the 3B:
-/// 21 s and 4.4 GB, then the same words). A shape whose Q takes 64 KB a token (64 heads of 256 in f32) meets
+/// 21 s and 4.4 GB, then the same words), and `moa validate --gpu` a sample's prompt. A shape whose Q takes 64 KB a token (64 heads of 256 in f32) meets
 /// lavapipe's 128 MiB at 2048 tokens; the folder has no weights file, so a run that passed
 /// the check stops at the load, naming it. Skipped on adapters with larger bindings.
 #[test]
@@ -459,6 +459,54 @@ fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
         "--ppl-length",
         &window,
     ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no `*.safetensors` file"), "{err}");
+    // `moa validate --gpu` too, for a sample's prompt (what its scorer prefills).
+    let plan = dir.join("wide.toml");
+    let row = |v: &str| format!("[{}]", vec![v; 64].join(", "));
+    std::fs::write(
+        &plan,
+        format!(
+            "format_version = 1\n[model]\nname = \"wide\"\nlayers = 1\nq_heads = 64\nkv_heads = 8\nhead_dim = 256\nmax_context_tokens = 4096\n[span]\nsink_tokens = 64\nmin_span_tokens = 128\nblock_tokens = 64\nmode = \"moa\"\nmax_new_tokens = 8\n[[layers]]\nalpha = {}\nbeta = {}\n",
+            row("0"),
+            row("1.0")
+        ),
+    )
+    .unwrap();
+    let calib = dir.join("calib.jsonl");
+    let sample = |n: usize| {
+        let tokens: Vec<u32> = (0..n as u32).map(|i| 100 + i % 50).collect();
+        common::samples::sample(&format!("s{n}"), tokens, 4, n as u32)
+    };
+    moa::calib::write_jsonl(&calib, &[sample(most + 4), sample(most + 5)]).unwrap();
+    let validate = |length: usize| {
+        run(
+            "moa",
+            &[
+                "validate",
+                "--calib",
+                s(&calib),
+                "--plan",
+                s(&plan),
+                "--model",
+                s(&model),
+                "--gpu",
+                "--f32",
+                "--length",
+                &length.to_string(),
+            ],
+        )
+    };
+    let (code, _, err) = validate(most + 5);
+    assert_eq!(code, 2, "{err}");
+    let want = format!(
+        "--gpu: sample `s{}` of `{}` has a prompt of {} tokens",
+        most + 5,
+        s(&calib),
+        most + 1
+    );
+    assert!(err.contains(&want), "`{want}` not in:\n{err}");
+    let (code, _, err) = validate(most + 4);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no `*.safetensors` file"), "{err}");
 }

@@ -510,3 +510,77 @@ fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no `*.safetensors` file"), "{err}");
 }
+
+/// One row's KV cache of a layer past the adapter's storage binding (the engine splits a
+/// layer's cache by rows, never a row) was refused by the engine's `start`, after the load:
+/// `--max-new-tokens 70000` of the Llama-3.2-3B shape on lavapipe took 12 s and 2.8 GB for
+/// two layers, then "tensor `k_cache.0 (560016 slots × 128 per row) (one row's cache; a
+/// shorter context fits)`". `moa generate` now refuses it before the load with the N that
+/// fits and the --max-new-tokens to give. 64 KV heads of 256 in f32 take 64 KB a token of a row, so
+/// lavapipe's 128 MiB holds 2048 tokens of a dense row; the folder has no weights file, so
+/// a run that passes the check stops at the load. Skipped on adapters with larger bindings.
+#[test]
+fn a_cache_row_past_the_binding_is_refused_before_the_load_with_the_n_that_fits() {
+    use moa::model::random;
+    let dir = scratch("cache-row");
+    let model = dir.join("deep");
+    let config = moa::model::LlamaConfig {
+        name: None,
+        n_layers: 1,
+        hidden_size: 64,
+        ffn_size: 64,
+        q_heads: 64,
+        kv_heads: 64,
+        head_dim: 256,
+        vocab_size: 300,
+        context_length: 16384,
+        rope_scaling: None,
+        ..random::like("smollm2-135m").unwrap()
+    };
+    random::write_hf_folder(&random::random_model(&config, 1), &model).unwrap();
+    std::fs::remove_file(model.join("model.safetensors")).unwrap();
+    let gen = |new: usize| {
+        run(
+            "moa",
+            &[
+                "generate",
+                "--model",
+                s(&model),
+                "--dense",
+                "--f32",
+                "--raw",
+                "--prompt",
+                "hi",
+                "--max-new-tokens",
+                &new.to_string(),
+            ],
+        )
+    };
+    let (code, _, err) = gen(16000);
+    assert_eq!(code, 2, "{err}");
+    let Some(at) = err.find("at most N = ") else {
+        assert!(err.contains("no `*.safetensors` file"), "{err}");
+        eprintln!("this adapter's bindings hold a 16002-token row: skipped");
+        return;
+    };
+    let fits: usize = err[at + "at most N = ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for want in [
+        "N = 16002 tokens (the longest prompt's 2 + --max-new-tokens 16000) needs 1048707072 bytes for one row's K cache of layer 0 (1024128 slots × 256 × 4 bytes)",
+        "max_storage_buffer_binding_size",
+        "fits with dense attention",
+        &format!("give --max-new-tokens {} or less", fits - 2),
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    let (code, _, err) = gen(fits - 1);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("N = {} tokens", fits + 1)), "{err}");
+    let (code, _, err) = gen(fits - 2);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no `*.safetensors` file"), "{err}");
+}

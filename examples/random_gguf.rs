@@ -2,8 +2,10 @@
 //! of a size no test fixture has (benches/RESULTS.md, sessions 57 and 58): matrices in one
 //! of three mixes, F32 norms, a tied embedding and a filler vocabulary of byte-level tokens.
 //!
-//! `cargo run --release --example random_gguf -- OUT.gguf [--like NAME] [--mix MIX]`
+//! `cargo run --release --example random_gguf -- OUT.gguf [--like NAME] [--mix MIX] [--layers N]`
 //! - `--like`: a shape of `moa::model::random::like` (default `llama-3.2-1b`);
+//! - `--layers`: decoder layers (default: the shape's), e.g. 2 for a file that keeps the
+//!   real widths (an embedding over a 128 MiB binding) at a fraction of the size;
 //! - `--mix`: `q8_0` (every matrix Q8_0: session 57's file, 1.32 GB at 1B), `q4_0`, or
 //!   `q4_k_m` (llama.cpp's Q4_K_M recipe in short: Q4_K, with Q6_K for attn_v and
 //!   ffn_down; a matrix whose rows are not a whole number of 256-weight super-blocks
@@ -15,29 +17,82 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: random_gguf OUT.gguf [--like NAME] [--mix q8_0|q4_0|q4_k_m]";
-    let out = args
-        .first()
-        .filter(|a| !a.starts_with("--"))
-        .expect(usage)
-        .clone();
-    let opt = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .map_or(default.to_string(), |i| {
-                args.get(i + 1).expect(usage).clone()
-            })
-    };
-    let like = opt("--like", "llama-3.2-1b");
-    let (main_t, sensitive) = match opt("--mix", "q8_0").as_str() {
+/// What the command line asks: the output path, the shape (with `--layers` applied) and the
+/// types of the ordinary and the sensitive matrices.
+pub struct Args {
+    /// The file to write.
+    pub out: String,
+    /// `--like`'s name.
+    pub like: String,
+    /// The shape to write: `--like`'s, with `--layers` where given.
+    pub config: moa::model::LlamaConfig,
+    /// The type of most matrices, and of attn_v and ffn_down.
+    pub types: (GgmlDType, GgmlDType),
+}
+
+/// Reads the command line (without the program name). Every flag takes a value; an
+/// unknown flag, a second path or a flag without its value is refused, naming it (round
+/// 45: `--layers 2` was ignored without a word, and the 16-layer file written in its place).
+pub fn parse_args(args: &[String]) -> Result<Args, String> {
+    let usage = "usage: random_gguf OUT.gguf [--like NAME] [--mix q8_0|q4_0|q4_k_m] [--layers N]";
+    let (mut out, mut like, mut mix, mut layers) = (None, None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let slot = match a.as_str() {
+            "--like" => &mut like,
+            "--mix" => &mut mix,
+            "--layers" => &mut layers,
+            "-h" | "--help" => return Err(usage.to_string()),
+            f if f.starts_with('-') => return Err(format!("unknown flag `{f}`; {usage}")),
+            path => {
+                if let Some(first) = &out {
+                    return Err(format!(
+                        "a second output `{path}` (after `{first}`); {usage}"
+                    ));
+                }
+                out = Some(path.to_string());
+                continue;
+            }
+        };
+        match it.next() {
+            Some(v) => *slot = Some(v.clone()),
+            None => return Err(format!("{a} needs a value; {usage}")),
+        }
+    }
+    let out = out.ok_or_else(|| format!("no output file given; {usage}"))?;
+    let like = like.unwrap_or_else(|| "llama-3.2-1b".to_string());
+    let types = match mix.as_deref().unwrap_or("q8_0") {
         "q8_0" => (GgmlDType::Q8_0, GgmlDType::Q8_0),
         "q4_0" => (GgmlDType::Q4_0, GgmlDType::Q4_0),
         "q4_k_m" => (GgmlDType::Q4K, GgmlDType::Q6K),
-        m => panic!("--mix {m}: {usage}"),
+        m => return Err(format!("--mix {m} is not a mix it writes; {usage}")),
     };
-    let c = moa::model::random::like_or_err(&like).unwrap_or_else(|e| panic!("--like: {e}"));
+    let mut config = moa::model::random::like_or_err(&like).map_err(|e| format!("--like: {e}"))?;
+    if let Some(n) = layers {
+        config.n_layers = match n.parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => n,
+            _ => return Err(format!("--layers {n} is out of range: allowed 1..=1024")),
+        };
+    }
+    Ok(Args {
+        out,
+        like,
+        config,
+        types,
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Args {
+        out,
+        like,
+        config: c,
+        types: (main_t, sensitive),
+    } = parse_args(&args).unwrap_or_else(|e| {
+        eprintln!("random_gguf: {e}");
+        std::process::exit(2)
+    });
     let mut tokens: Vec<String> = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
         .map(String::from)
         .to_vec();

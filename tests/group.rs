@@ -172,6 +172,8 @@ mod user_s56;
 mod user_s57;
 #[path = "user_s59.rs"]
 mod user_s59;
+#[path = "user_s60.rs"]
+mod user_s60;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "weight_stream.rs"]

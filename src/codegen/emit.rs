@@ -1003,14 +1003,25 @@ pub fn parse_output(
         });
     }
     if out.is_empty() {
+        // The manifest says which targets it holds: "(compiled with --target cuda?)" was a
+        // guess with no way out (round 45).
+        let held: Vec<&str> = m["targets"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t.as_str()).collect())
+            .unwrap_or_default();
+        let dtype = match module.storage.name() {
+            "f16" => String::new(),
+            other => format!(" --dtype {other}"),
+        };
         return Err(bad(format!(
-            "holds no {} kernels (compiled with --target {}?)",
-            target.name(),
-            if target == Target::Wgsl {
-                "cuda"
-            } else {
-                "wgsl"
-            }
+            "holds no {t} kernels: its `targets` are [{}] (compiled with --target {}); compile this plan for both targets, keeping those, with `moa-compile PLAN -o {} --target all{dtype}`",
+            held.join(", "),
+            match held.as_slice() {
+                [one] => one.to_string(),
+                _ => "another target".to_string(),
+            },
+            folder_of(origin),
+            t = target.name(),
         )));
     }
     Ok(out)

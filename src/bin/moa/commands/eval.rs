@@ -688,6 +688,42 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         Some((windows, files))
     };
+    // A prompt past one prefill pass of the adapter (a row's activations are bound whole)
+    // was refused by the engine only after the load (round 45: --lengths 12000 of the
+    // Llama-3.2-3B shape on lavapipe, 21 s and 4.4 GB for two of its layers).
+    if let Some(c) = &ctx {
+        let storage = moa::runtime::wgpu_engine::storage_for(c, args.f32);
+        let limit = super::prefill_row_limit(c, &config, storage)?;
+        for (fi, f) in families.iter().enumerate() {
+            for (li, &length) in grid.lengths.iter().enumerate() {
+                let longest = cases[fi]
+                    .iter()
+                    .filter(|c| c.length_index == li)
+                    .map(|c| c.prompt.len())
+                    .max()
+                    .unwrap_or(0);
+                if longest > limit.tokens {
+                    anyhow::bail!(
+                        "--lengths {length}: its {} prompts take up to {longest} tokens before the answer, and {}; give shorter --lengths, whose prompts take at most {} tokens (about --lengths {} or less: a length's prompts are built anew, and their tokens vary by a few), or --backend cpu",
+                        f.name(),
+                        limit.why(c, &config, storage),
+                        limit.tokens,
+                        (length as usize).saturating_sub(longest - limit.tokens + 32)
+                    );
+                }
+            }
+        }
+        // The wgpu engine scores a window's last --ppl-scored tokens by decode steps after
+        // a prefill of the rest.
+        let prefilled = ppl_length.saturating_sub(ppl_scored);
+        if ppl_windows.is_some() && prefilled > limit.tokens {
+            anyhow::bail!(
+                "--ppl-length {ppl_length} prefills {prefilled} tokens a window (the last --ppl-scored {ppl_scored} are decoded), and {}; give --ppl-length of at most {} (or --backend cpu)",
+                limit.why(c, &config, storage),
+                limit.tokens + ppl_scored
+            );
+        }
+    }
     let model = Model::load(&path)?;
     let config = model.config.clone();
     // `--backend cpu`: one reference for every plan (the masks are per call), which takes

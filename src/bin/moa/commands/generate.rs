@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use moa::model::{self, ChatMessage, ChatTemplate, ModelTokenizer};
-use moa::plan::{Plan, SpanMode};
+use moa::plan::{upstream, Plan, SpanMode};
 use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
@@ -168,6 +168,107 @@ fn check_host_memory(
         moa::model::random::available_memory(),
     )
     .map_err(anyhow::Error::msg)
+}
+
+/// Refuses, before the weights load, a prompt longer than one prefill pass of the wgpu
+/// engine holds under the adapter's storage binding limit ([`super::prefill_row_limit`]):
+/// an 11000-token prompt of the Llama-3.2-3B shape on lavapipe was refused after the load
+/// (minutes for the whole model) as "tensor `prefill activations of row 0 (11000 tokens;
+/// at most 10922 fit)` needs 135168000 bytes", with no way out (round 45).
+fn check_prefill_fits(
+    ctx: &WgpuContext,
+    config: &moa::model::LlamaConfig,
+    storage: moa::lower::StorageType,
+    prompts: &[Vec<u32>],
+) -> anyhow::Result<()> {
+    let limit = super::prefill_row_limit(ctx, config, storage)?;
+    if let Some((row, p)) = prompts
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.len() > limit.tokens)
+    {
+        bail!(
+            "the prompt of row {row} (--prompt/--prompt-file in the order given) is {} tokens, and {}; give a prompt of at most {} tokens, or run on an adapter with larger bindings",
+            p.len(),
+            limit.why(ctx, config, storage),
+            limit.tokens
+        );
+    }
+    Ok(())
+}
+
+/// Refuses, before the weights load, a request whose one row's KV cache of a layer is past
+/// the adapter's storage binding limit: the wgpu engine splits a layer's cache by rows,
+/// never a row (`runtime::wgpu_engine::cache`), and refused such a row at `start`, after
+/// the load: `--max-new-tokens 70000` of the Llama-3.2-3B shape on lavapipe (dense: 8 KV
+/// heads of 128 in f16, 2 KB a token of one layer's K) took 12 s and 2.8 GB for two layers
+/// and said "tensor `k_cache.0 (560016 slots × 128 per row) (one row's cache; a shorter
+/// context fits)`" (round 45). Names the largest N that fits (spans grow with N).
+fn check_cache_row_fits(
+    ctx: &WgpuContext,
+    config: &moa::model::LlamaConfig,
+    storage: moa::lower::StorageType,
+    plan: Option<&Plan>,
+    prompts: &[Vec<u32>],
+    max_new: usize,
+) -> anyhow::Result<()> {
+    let what = if plan.is_some() {
+        "this plan"
+    } else {
+        "dense attention"
+    };
+    let dense;
+    let plan = match plan {
+        Some(p) => p,
+        None => {
+            dense = Plan::dense(config.model_shape())?;
+            &dense
+        }
+    };
+    let binding = ctx.device().limits().max_storage_buffer_binding_size;
+    let module = moa::lower::lower(plan, storage);
+    let row_bytes = |n: u32| -> (u64, usize, u32) {
+        module
+            .cache_layouts(n)
+            .iter()
+            .enumerate()
+            .map(|(l, c)| {
+                let bytes = u64::from(c.row_slots) * (config.head_dim * storage.bytes()) as u64;
+                (bytes, l, c.row_slots)
+            })
+            // The largest row, the first layer of that size (as the engine names it).
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .unwrap_or((0, 0, 0))
+    };
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let Ok(n) = u32::try_from(longest + max_new) else {
+        return Ok(());
+    };
+    let (bytes, layer, slots) = row_bytes(n);
+    if bytes <= binding {
+        return Ok(());
+    }
+    // The largest N whose rows fit (a row's slots never shrink as N grows).
+    let (mut lo, mut hi) = (0u32, n);
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        if row_bytes(mid).0 <= binding {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let fix = match lo.checked_sub(longest as u32) {
+        Some(new) if new >= 1 => format!("give --max-new-tokens {new} or less"),
+        _ => format!("give a prompt and --max-new-tokens of at most {lo} tokens together"),
+    };
+    bail!(
+        "N = {n} tokens (the longest prompt's {longest} + --max-new-tokens {max_new}) needs {bytes} bytes for one row's K cache of layer {layer} ({slots} slots × {} × {} bytes), past the {binding}-byte storage bindings of `{}` (max_storage_buffer_binding_size; the engine splits a layer's cache by rows, not a row): at most N = {lo} fits with {}; {fix}",
+        config.head_dim,
+        storage.bytes(),
+        ctx.adapter_name(),
+        what
+    );
 }
 
 /// A `--kernels` folder's refusal with `PLAN` in its `moa-compile` command replaced by the
@@ -386,7 +487,30 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                     if message.starts_with("is JSON") =>
                 {
                     // The library's refusal names no file or model ("moa plan import FILE
-                    // --model MODEL"); both are known here (round 30).
+                    // --model MODEL"); both are known here (round 30). The import is tried
+                    // first: upstream's 16-layer Llama-3.2-1B plan beside a 2-layer model
+                    // got the command, which then failed ("`alphas` has 16 layers but the
+                    // model has 2"; round 45): such a file is refused for what it is.
+                    if let Ok(text) = std::fs::read_to_string(p) {
+                        let shown = p.display().to_string();
+                        if let Err(e) = upstream::import(&text, &shown, config.model_shape()) {
+                            let shape = config.model_shape();
+                            let why = match e {
+                                moa::plan::PlanError::Invalid { field, message, .. } => {
+                                    format!("`{field}` {message}")
+                                }
+                                moa::plan::PlanError::Parse { message, .. } => message,
+                                e => e.to_string(),
+                            };
+                            bail!(
+                                "`{}` is JSON (an upstream MoA plan), not a moa plan (TOML), and `moa plan import` refuses it for the model `{}` ({} layers, {} query heads): {why}; --plan takes a moa plan of the model's shape",
+                                p.display(),
+                                model_path.display(),
+                                shape.layers,
+                                shape.q_heads
+                            );
+                        }
+                    }
                     bail!(
                         "`{}` is JSON, not a moa plan (TOML): --plan takes a moa plan; convert an upstream MoA plan ({{\"alphas\": ..., \"betas\": ...}}) for this model with `moa plan import {} --model {} -o {}`, then give --plan {}",
                         p.display(),
@@ -682,6 +806,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         wgpu_ctx.as_ref(),
         &model_path,
     )?;
+    if let Some(ctx) = &wgpu_ctx {
+        let storage = run_storage(args.f32, Some(ctx));
+        check_prefill_fits(ctx, &config, storage, &prompts)?;
+        check_cache_row_fits(
+            ctx,
+            &config,
+            storage,
+            plan.as_ref(),
+            &prompts,
+            args.max_new_tokens,
+        )?;
+    }
     // Both engines upload from a stream: a GGUF file's weights are read one tensor at a
     // time and never all held in f32 (32 GB for an 8B model against the 16 GB of its
     // device copy); a Hugging Face folder's are read from their shards the same way.

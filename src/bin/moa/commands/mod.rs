@@ -498,3 +498,56 @@ pub fn check_calib_vocab<'a>(
     }
     Ok(())
 }
+
+/// The most prompt tokens one row's prefill may have on the wgpu engine under `ctx`'s
+/// storage binding limit (`chunks::token_limits`, which the engine's `start` applies
+/// through `chunks::plan_prefill`): a row's activations (hidden f32, Q/K/V) are bound
+/// whole. On lavapipe's 128 MiB: 10922 tokens of the Llama-3.2-3B shape (hidden 3072),
+/// 8192 of an 8B. Asked before the weights load (round 45: the engine refused such a row
+/// only after it).
+pub struct PrefillRowLimit {
+    /// The most tokens a row.
+    pub tokens: usize,
+    /// The adapter's `max_storage_buffer_binding_size`.
+    pub binding: u64,
+}
+
+impl PrefillRowLimit {
+    /// Why, for a refusal: the adapter, the tokens, the binding and the bytes a token.
+    pub fn why(
+        &self,
+        ctx: &moa::runtime::wgpu::WgpuContext,
+        config: &moa::model::LlamaConfig,
+        storage: moa::lower::StorageType,
+    ) -> String {
+        format!(
+            "one prefill pass on `{}` holds at most {} tokens a row of this model: its storage bindings hold {} bytes (max_storage_buffer_binding_size), and a token's activations take {} bytes (hidden {} in f32, or Q/K/V in {}), which a row cannot split",
+            ctx.adapter_name(),
+            self.tokens,
+            self.binding,
+            moa::runtime::wgpu_engine::chunks::pass_bytes_per_token(config, storage),
+            config.hidden_size,
+            storage.name()
+        )
+    }
+}
+
+/// [`PrefillRowLimit`] of `config` in `storage` on `ctx`.
+pub fn prefill_row_limit(
+    ctx: &moa::runtime::wgpu::WgpuContext,
+    config: &moa::model::LlamaConfig,
+    storage: moa::lower::StorageType,
+) -> anyhow::Result<PrefillRowLimit> {
+    let limits = ctx.device().limits();
+    let binding = limits.max_storage_buffer_binding_size;
+    let (pass_max, _) = moa::runtime::wgpu_engine::chunks::token_limits(
+        config,
+        storage,
+        binding,
+        u64::from(limits.min_storage_buffer_offset_alignment),
+    )?;
+    Ok(PrefillRowLimit {
+        tokens: pass_max.min(limits.max_compute_workgroups_per_dimension.max(1) as usize),
+        binding,
+    })
+}

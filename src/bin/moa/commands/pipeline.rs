@@ -431,6 +431,8 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // Before the long steps: bad values fail in a second, not after calibration.
+    // `--device` too (calib loads the model before it asks for the device; round 45).
+    moa::profile::device(&args.device)?;
     let model_path = super::model_arg(args.model.as_deref())?;
     let context = moa::model::read_config(&model_path)?.0.context_length;
     let mut lengths = args.profile_lengths.clone();

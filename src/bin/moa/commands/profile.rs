@@ -155,6 +155,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // Before the load, as `moa calib` (round 45): a device this build or machine lacks
+    // was refused once the f32 weights were in memory.
+    let device = profile::device(&args.device)?;
     // The model is loaded once the samples are known to leave something to profile.
     let loaded = match (&args.like, &args.model) {
         (Some(like), _) => {
@@ -164,7 +167,6 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         (None, Some(p)) => Model::load(p)?,
         (None, None) => Model::load(&model::default_model_path()?)?,
     };
-    let device = profile::device(&args.device)?;
     // The weights move into the profiler: the loaded copy and the profiler's were both
     // held until the second was made (twice the f32 weights; round 35).
     let grad = GradModel::from_weights(loaded.config, loaded.weights, DType::F32, &device)?;

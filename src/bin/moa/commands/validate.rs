@@ -98,7 +98,30 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     }
     let path = super::model_arg(args.model.as_deref())?;
     // Before the weights load (a sample past the context was scored: round 35).
-    super::check_calib_vocab(&args.calib, &samples, &model::read_config(&path)?.0)?;
+    let config = model::read_config(&path)?.0;
+    super::check_calib_vocab(&args.calib, &samples, &config)?;
+    // The adapter before the weights, and a sample whose prompt is past one prefill pass
+    // of it refused now: the engine refused it after the load (round 45).
+    let ctx = if args.gpu {
+        let ctx = WgpuContext::new()?;
+        let storage = moa::runtime::wgpu_engine::storage_for(&ctx, args.f32);
+        let limit = super::prefill_row_limit(&ctx, &config, storage)?;
+        if let Some(s) = samples
+            .iter()
+            .find(|s| s.prompt_tokens.len() > limit.tokens)
+        {
+            bail!(
+                "--gpu: sample `{}` of `{}` has a prompt of {} tokens, and {}; validate it on the CPU (without --gpu), or give --length with shorter samples",
+                s.id,
+                args.calib.display(),
+                s.prompt_tokens.len(),
+                limit.why(&ctx, &config, storage)
+            );
+        }
+        Some(ctx)
+    } else {
+        None
+    };
     let model = Model::load(&path)?;
     for (name, plan) in &plans {
         model.config.check_plan(plan).with_context(|| {
@@ -146,8 +169,7 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
             }
         }
     };
-    let (dense, reports) = if args.gpu {
-        let ctx = WgpuContext::new()?;
+    let (dense, reports) = if let Some(ctx) = ctx {
         let mut scorer = GpuScorer::new(&ctx, &model, args.f32);
         let backend = scorer.backend()?;
         eprintln!("scoring on {} ({backend})", ctx.adapter_name());

@@ -79,8 +79,9 @@ pub enum EngineError {
     /// A buffer past the device's limit (a storage binding, or its memory). The limit is the
     /// adapter's, or the lower one an engine was asked to plan for
     /// (`WgpuEngine::new_with_binding_limit`; round 42: a caller's limit was called the
-    /// adapter's).
-    #[error("tensor `{name}` needs {bytes} bytes, above the storage binding limit of {limit} bytes the engine plans for (the adapter's, or a lower one it was given)")]
+    /// adapter's). Named as a buffer, not a tensor: most are activations or a cache row
+    /// (round 45: "tensor `prefill activations of row 0 …`").
+    #[error("buffer `{name}` needs {bytes} bytes, above the storage binding limit of {limit} bytes the engine plans for (the adapter's, or a lower one it was given)")]
     TooLarge {
         /// The buffer, e.g. `prefill activations of row 3 (70000 tokens; ...)`.
         name: String,

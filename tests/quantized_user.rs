@@ -93,6 +93,17 @@ fn write(path: &Path, md: &[(String, Value)], tensors: &[(String, QTensor)]) {
     gguf_file::write(&mut f, &md, &ts).unwrap();
 }
 
+/// Every tensor of `quantized` as candle dequantizes it, stored F32.
+fn f32_twin(quantized: &[(String, QTensor)]) -> Vec<(String, QTensor)> {
+    quantized
+        .iter()
+        .map(|(n, q)| {
+            let d = q.dequantize(&Device::Cpu).unwrap();
+            (n.clone(), QTensor::quantize(&d, GgmlDType::F32).unwrap())
+        })
+        .collect()
+}
+
 /// Prompt and generated ids of one greedy run (`--print-ids`), and stdout.
 fn generate(model: &Path) -> (String, String) {
     let out = moa()
@@ -120,14 +131,7 @@ fn a_q4_k_m_gguf_generates_the_tokens_of_its_dequantized_twin() {
     let (md, quantized) = (metadata(), tensors());
     let q_path = dir.join("model-Q4_K_M.gguf");
     write(&q_path, &md, &quantized);
-    // The twin: every tensor as candle dequantizes it, stored F32.
-    let twin: Vec<(String, QTensor)> = quantized
-        .iter()
-        .map(|(n, q)| {
-            let d = q.dequantize(&Device::Cpu).unwrap();
-            (n.clone(), QTensor::quantize(&d, GgmlDType::F32).unwrap())
-        })
-        .collect();
+    let twin = f32_twin(&quantized);
     let f_path = dir.join("model-F32.gguf");
     write(&f_path, &md, &twin);
 
@@ -161,13 +165,7 @@ fn info_says_what_generate_holds_of_the_weights() {
     let (md, quantized) = (metadata(), tensors());
     let q_path = dir.join("model-Q4_K_M.gguf");
     write(&q_path, &md, &quantized);
-    let twin: Vec<(String, QTensor)> = quantized
-        .iter()
-        .map(|(n, q)| {
-            let d = q.dequantize(&Device::Cpu).unwrap();
-            (n.clone(), QTensor::quantize(&d, GgmlDType::F32).unwrap())
-        })
-        .collect();
+    let twin = f32_twin(&quantized);
     let f_path = dir.join("model-F32.gguf");
     write(&f_path, &md, &twin);
     let generate_line = |path: &Path| {

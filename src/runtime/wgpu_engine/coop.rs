@@ -493,43 +493,27 @@ mod tests {
         }
     }
 
-    /// `linear_words.wgsl` with its weights from textures (`MOA_WGPU_TEXTURE_WEIGHTS`, the
-    /// CPU adapters' default) against the CPU product, through the engine's upload
-    /// (`weights::texture_matrix`) and dispatch (`dispatch_texture`): textures of 16 texels
-    /// a row and at most 7 rows (the shader's `TEX_WIDTH` 16 instead of 8192) split the 84
-    /// output columns of K 104 (13 words a row, not a multiple of 64) into parts of 8 rows
-    /// (104 words, the last texture row short) and a last of 4 (52 words, zero-padded);
-    /// each part writes its columns at its row offset, with a residual and a column
-    /// offset; 1 and 3 rows at one row an invocation, 3 at two, 70 at four and eight. K 100 (not a multiple
-    /// of 8) keeps the storage form only.
-    #[test]
-    fn the_f16_word_products_from_textures_match_the_cpu_product() {
-        use super::super::weights::{texture_matrix, TextureShape};
-        use crate::runtime::shaders::{self, Types};
-        use half::f16;
-        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
-        if !ctx.has_f16() {
-            return;
-        }
-        let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
+    /// One `linear_words.wgsl` texture form (`shader`, with `TEX_WIDTH` 16) run over every
+    /// part of `m` (K = `k`, `format` the parameters' last word) for each (rows, ROWS) of
+    /// `runs`, the part's textures at the bindings `textures` gives, writing at column
+    /// offset `col0 + row0` of outputs of stride `stride` with a residual; the largest
+    /// |error| against the CPU product of `w` (`[m.rows, k]`), asserted below 1e-3.
+    #[allow(clippy::too_many_arguments)]
+    fn check_texture_words<'m>(
+        shader: crate::runtime::shaders::Shader,
+        m: &'m super::super::weights::Matrix,
+        w: &[f32],
+        (k, stride, col0, format): (usize, usize, usize, u32),
+        runs: &[(usize, u32)],
+        textures: impl Fn(&'m super::super::weights::Part) -> Vec<(u32, &'m wgpu::TextureView)>,
+        ctx: &WgpuContext,
+        engine: &WgpuEngine,
+        what: &str,
+    ) {
+        use crate::runtime::shaders::Types;
         let device = ctx.device();
-        let shape = TextureShape {
-            width: 16,
-            max_height: 7,
-        };
-        let (n, k, stride, col0) = (84, 104, 89, 3);
         let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| f16::from_f32(val(i, 2)).to_f32())
-            .collect();
-        let m = texture_matrix(device, ctx.queue(), &w, n, shape, u64::MAX).unwrap();
-        let parts: Vec<(usize, usize)> = m.parts.iter().map(|p| (p.row0, p.rows)).collect();
-        assert_eq!(parts.len(), 11, "{parts:?}");
-        assert!(parts[..10].iter().all(|&(_, r)| r == 8) && parts[10] == (80, 4));
-        assert!(m.parts.iter().all(|p| p.texture.is_some()));
-        let plain = texture_matrix(device, ctx.queue(), &w[..n * 100], n, shape, u64::MAX);
-        assert!(plain.unwrap().parts.iter().all(|p| p.texture.is_none()));
-        let source = shaders::LINEAR_WORDS_TEXTURE.source(Types {
+        let source = shader.source(Types {
             weights: crate::lower::StorageType::F16,
             input: crate::lower::StorageType::F32,
             attention: crate::lower::StorageType::F16,
@@ -538,13 +522,13 @@ mod tests {
             label: Some("words texture test"),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        for (t, rows_per) in [(1, 1u32), (3, 1), (3, 2), (70, 4), (70, 8)] {
+        for &(t, rows_per) in runs {
             let constants = [("ROWS", f64::from(rows_per)), ("TEX_WIDTH", 16.0)];
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some("words texture test"),
                 layout: None,
                 module: &module,
-                entry_point: Some(shaders::LINEAR_WORDS_TEXTURE.entry_point),
+                entry_point: Some(shader.entry_point),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &constants,
                     zero_initialize_workgroup_memory: true,
@@ -569,7 +553,7 @@ mod tests {
                         0,
                         stride as u32,
                         (col0 + p.row0) as u32,
-                        0,
+                        format,
                     ])
                 })
                 .collect();
@@ -578,7 +562,7 @@ mod tests {
                 .iter()
                 .zip(&params)
                 .map(|(p, params)| {
-                    engine.dispatch_texture(
+                    engine.dispatch_views(
                         &pipeline,
                         &[
                             (0, params.into()),
@@ -586,7 +570,7 @@ mod tests {
                             (3, (&rb).into()),
                             (4, (&out).into()),
                         ],
-                        p.texture.as_ref().unwrap(),
+                        &textures(p),
                         [
                             (p.rows as u32).div_ceil(256),
                             (t as u32).div_ceil(rows_per),
@@ -606,15 +590,64 @@ mod tests {
             let got = engine.read_back(scope, encoder, &out, t * stride).unwrap();
             let mut max_err = 0f32;
             for r in 0..t {
-                for c in 0..n {
+                for c in 0..m.rows {
                     let want: f32 = (0..k).map(|i| x[r * k + i] * w[c * k + i]).sum::<f32>()
                         + residual[r * stride + col0 + c];
                     let g = f32::from_bits(got[r * stride + col0 + c]);
                     max_err = max_err.max((g - want).abs());
                 }
             }
-            assert!(max_err < 1e-3, "{t} rows: max |err| {max_err}");
+            assert!(max_err < 1e-3, "{what}, {t} rows: max |err| {max_err}");
         }
+    }
+
+    /// `linear_words.wgsl` with its weights from textures (`MOA_WGPU_TEXTURE_WEIGHTS`, the
+    /// CPU adapters' default) against the CPU product, through the engine's upload
+    /// (`weights::texture_matrix`) and dispatch (`dispatch_views`): textures of 16 texels
+    /// a row and at most 7 rows (the shader's `TEX_WIDTH` 16 instead of 8192) split the 84
+    /// output columns of K 104 (13 words a row, not a multiple of 64) into parts of 8 rows
+    /// (104 words, the last texture row short) and a last of 4 (52 words, zero-padded);
+    /// each part writes its columns at its row offset, with a residual and a column
+    /// offset; 1 and 3 rows at one row an invocation, 3 at two, 70 at four and eight. K 100 (not a multiple
+    /// of 8) keeps the storage form only.
+    #[test]
+    fn the_f16_word_products_from_textures_match_the_cpu_product() {
+        use super::super::weights::{texture_matrix, TextureShape};
+        use crate::runtime::shaders;
+        use half::f16;
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        if !ctx.has_f16() {
+            return;
+        }
+        let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
+        let device = ctx.device();
+        let shape = TextureShape {
+            width: 16,
+            max_height: 7,
+        };
+        let (n, k, stride, col0) = (84, 104, 89, 3);
+        let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| f16::from_f32(val(i, 2)).to_f32())
+            .collect();
+        let m = texture_matrix(device, ctx.queue(), &w, n, shape, u64::MAX).unwrap();
+        let parts: Vec<(usize, usize)> = m.parts.iter().map(|p| (p.row0, p.rows)).collect();
+        assert_eq!(parts.len(), 11, "{parts:?}");
+        assert!(parts[..10].iter().all(|&(_, r)| r == 8) && parts[10] == (80, 4));
+        assert!(m.parts.iter().all(|p| p.texture.is_some()));
+        let plain = texture_matrix(device, ctx.queue(), &w[..n * 100], n, shape, u64::MAX);
+        assert!(plain.unwrap().parts.iter().all(|p| p.texture.is_none()));
+        check_texture_words(
+            shaders::LINEAR_WORDS_TEXTURE,
+            &m,
+            &w,
+            (k, stride, col0, 0),
+            &[(1, 1), (3, 1), (3, 2), (70, 4), (70, 8)],
+            |p| vec![(2, p.texture.as_ref().unwrap())],
+            &ctx,
+            &engine,
+            "f16",
+        );
     }
 
     /// `linear_words.wgsl` over a kept quantization from textures
@@ -630,28 +663,18 @@ mod tests {
     fn the_quantized_word_products_from_textures_match_the_cpu_product() {
         use super::super::weights::{texture_quant_matrix, TextureShape};
         use crate::model::QuantMatrix;
-        use crate::runtime::shaders::{self, Types};
+        use crate::runtime::shaders;
         let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
         if !ctx.has_f16() {
             return;
         }
         let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
-        let device = ctx.device();
         let shape = TextureShape {
             width: 16,
             max_height: 7,
         };
         let (n, k, stride, col0) = (42usize, 96usize, 47usize, 3usize);
         let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
-        let source = shaders::LINEAR_WORDS_QUANT_TEXTURE.source(Types {
-            weights: crate::lower::StorageType::F16,
-            input: crate::lower::StorageType::F32,
-            attention: crate::lower::StorageType::F16,
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("quant texture test"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
         for (bits, group) in [(4u32, 32usize), (8, 16)] {
             let words = n * k * bits as usize / 32;
             let m = QuantMatrix {
@@ -664,89 +687,23 @@ mod tests {
                     .collect(),
                 params: (0..2 * n * k / group).map(|i| val(i, 5) / 4.0).collect(),
             };
-            let w = m.dequantize();
-            let q = texture_quant_matrix(device, ctx.queue(), &m, shape).unwrap();
+            let q = texture_quant_matrix(ctx.device(), ctx.queue(), &m, shape).unwrap();
             let parts: Vec<(usize, usize)> = q.parts.iter().map(|p| (p.row0, p.rows)).collect();
             assert_eq!(parts, [(0, 16), (16, 16), (32, 10)], "{bits} bits");
-            let format = bits | (group.trailing_zeros() << 8);
-            for (t, rows_per) in [(1, 1u32), (3, 1), (3, 2), (70, 8)] {
-                let constants = [("ROWS", f64::from(rows_per)), ("TEX_WIDTH", 16.0)];
-                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("quant texture test"),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some(shaders::LINEAR_WORDS_QUANT_TEXTURE.entry_point),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &constants,
-                        zero_initialize_workgroup_memory: true,
-                    },
-                    cache: None,
-                });
-                let x: Vec<f32> = (0..t * k).map(|i| val(i, 1)).collect();
-                let residual: Vec<f32> = (0..t * stride).map(|i| (i % 5) as f32).collect();
-                let bits_of = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
-                let xb = engine.storage_u32("x", &bits_of(&x));
-                let rb = engine.storage_u32("residual", &bits_of(&residual));
-                let out = engine.check_buffer("out", (t * stride * 4) as u64).unwrap();
-                let params: Vec<wgpu::Buffer> = q
-                    .parts
-                    .iter()
-                    .map(|p| {
-                        engine.uniform(&[
-                            t as u32,
-                            k as u32,
-                            p.rows as u32,
-                            1,
-                            0,
-                            stride as u32,
-                            (col0 + p.row0) as u32,
-                            format,
-                        ])
-                    })
-                    .collect();
-                let dispatches: Vec<_> = q
-                    .parts
-                    .iter()
-                    .zip(&params)
-                    .map(|(p, params)| {
-                        let (codes, pairs) = p.quant.as_ref().unwrap().texture.as_ref().unwrap();
-                        engine.dispatch_views(
-                            &pipeline,
-                            &[
-                                (0, params.into()),
-                                (1, (&xb).into()),
-                                (3, (&rb).into()),
-                                (4, (&out).into()),
-                            ],
-                            &[(2, codes), (12, pairs)],
-                            [
-                                (p.rows as u32).div_ceil(256),
-                                (t as u32).div_ceil(rows_per),
-                                1,
-                            ],
-                        )
-                    })
-                    .collect();
-                let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-                let mut encoder = device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    for d in &dispatches {
-                        d.encode(&mut pass);
-                    }
-                }
-                let got = engine.read_back(scope, encoder, &out, t * stride).unwrap();
-                let mut max_err = 0f32;
-                for r in 0..t {
-                    for c in 0..n {
-                        let want: f32 = (0..k).map(|i| x[r * k + i] * w[c * k + i]).sum::<f32>()
-                            + residual[r * stride + col0 + c];
-                        let g = f32::from_bits(got[r * stride + col0 + c]);
-                        max_err = max_err.max((g - want).abs());
-                    }
-                }
-                assert!(max_err < 1e-3, "{bits} bits, {t} rows: max |err| {max_err}");
-            }
+            check_texture_words(
+                shaders::LINEAR_WORDS_QUANT_TEXTURE,
+                &q,
+                &m.dequantize(),
+                (k, stride, col0, bits | (group.trailing_zeros() << 8)),
+                &[(1, 1), (3, 1), (3, 2), (70, 8)],
+                |p| {
+                    let (codes, pairs) = p.quant.as_ref().unwrap().texture.as_ref().unwrap();
+                    vec![(2, codes), (12, pairs)]
+                },
+                &ctx,
+                &engine,
+                &format!("{bits} bits"),
+            );
         }
     }
 

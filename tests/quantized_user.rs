@@ -104,6 +104,16 @@ fn f32_twin(quantized: &[(String, QTensor)]) -> Vec<(String, QTensor)> {
         .collect()
 }
 
+/// The Q4_K_M file and its F32 twin ([`f32_twin`]) in `dir`: `(quantized, twin)` paths.
+fn write_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (md, quantized) = (metadata(), tensors());
+    let q_path = dir.join("model-Q4_K_M.gguf");
+    write(&q_path, &md, &quantized);
+    let f_path = dir.join("model-F32.gguf");
+    write(&f_path, &md, &f32_twin(&quantized));
+    (q_path, f_path)
+}
+
 /// Prompt and generated ids of one greedy run (`--print-ids`), and stdout.
 fn generate(model: &Path) -> (String, String) {
     let out = moa()
@@ -128,12 +138,7 @@ fn generate(model: &Path) -> (String, String) {
 #[test]
 fn a_q4_k_m_gguf_generates_the_tokens_of_its_dequantized_twin() {
     let dir = tmp("k-quant-user");
-    let (md, quantized) = (metadata(), tensors());
-    let q_path = dir.join("model-Q4_K_M.gguf");
-    write(&q_path, &md, &quantized);
-    let twin = f32_twin(&quantized);
-    let f_path = dir.join("model-F32.gguf");
-    write(&f_path, &md, &twin);
+    let (q_path, f_path) = write_pair(&dir);
 
     let info = moa().args(["model", "info"]).arg(&q_path).output().unwrap();
     let info_text =
@@ -162,12 +167,7 @@ fn a_q4_k_m_gguf_generates_the_tokens_of_its_dequantized_twin() {
 #[test]
 fn info_says_what_generate_holds_of_the_weights() {
     let dir = tmp("k-quant-info");
-    let (md, quantized) = (metadata(), tensors());
-    let q_path = dir.join("model-Q4_K_M.gguf");
-    write(&q_path, &md, &quantized);
-    let twin = f32_twin(&quantized);
-    let f_path = dir.join("model-F32.gguf");
-    write(&f_path, &md, &twin);
+    let (q_path, f_path) = write_pair(&dir);
     let generate_line = |path: &Path| {
         let out = moa().args(["model", "info"]).arg(path).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();

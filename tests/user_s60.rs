@@ -382,12 +382,7 @@ fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
         eprintln!("this adapter's bindings hold 4000 tokens of the shape: skipped");
         return;
     };
-    let most: usize = err[at + "holds at most ".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let most = number_at(&err, at + "holds at most ".len());
     for want in [
         "the prompt of row 1 (--prompt/--prompt-file in the order given) is 4000 tokens",
         "max_storage_buffer_binding_size",
@@ -563,12 +558,7 @@ fn a_cache_row_past_the_binding_is_refused_before_the_load_with_the_n_that_fits(
         eprintln!("this adapter's bindings hold a 16002-token row: skipped");
         return;
     };
-    let fits: usize = err[at + "at most N = ".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let fits = number_at(&err, at + "at most N = ".len());
     for want in [
         "N = 16002 tokens (the longest prompt's 2 + --max-new-tokens 16000) needs 1048707072 bytes for one row's K cache of layer 0 (1024128 slots × 256 × 4 bytes)",
         "max_storage_buffer_binding_size",
@@ -583,4 +573,13 @@ fn a_cache_row_past_the_binding_is_refused_before_the_load_with_the_n_that_fits(
     let (code, _, err) = gen(fits - 2);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no `*.safetensors` file"), "{err}");
+}
+
+/// The whole number that starts at byte `at` of `text` (up to the next space).
+fn number_at(text: &str, at: usize) -> usize {
+    text[at..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number at byte {at} of:\n{text}"))
 }

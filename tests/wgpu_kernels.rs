@@ -691,3 +691,54 @@ fn a_64_head_group_at_small_head_dims_matches_the_reference() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A one-row prefill whose queries and output are held in parts of whole query tiles
+/// (`WgpuAttention::prefill_in_parts`, `Arg::QStart`: how the engine runs a row whose
+/// activations exceed a storage binding, DESIGN.md §7) gives the CPU reference's output:
+/// every layer of both fixtures (sinks, windows shorter and longer than a part, spans at
+/// least N), a row not a multiple of the part or the key tile, parts of one tile and of
+/// several, in f32 and f16; a part size that is not whole tiles is an error naming it.
+#[test]
+fn a_row_held_in_query_parts_matches_the_reference() {
+    let ctx = context();
+    let mut failures = Vec::new();
+    for (plan_file, storage) in [
+        ("fixture-mha.toml", StorageType::F32),
+        ("fixture-gqa.toml", StorageType::F16),
+    ] {
+        let module = lower::lower(&fixture(plan_file), storage);
+        let exec = compile(ctx, &module);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let q_tile = moa::lower::consts::WGSL_PREFILL_Q_TILE;
+        for layer in 0..module.layers.len() {
+            for (len, part) in [(3 * q_tile + 5, q_tile), (5 * q_tile - 3, 2 * q_tile)] {
+                for n in [len, len + 40] {
+                    let case = prefill_case(&module, layer, &[len], n, 0x9a27 + u64::from(len));
+                    let got = exec
+                        .prefill_in_parts(layer, n, &case.q, &case.k, &case.v, part)
+                        .unwrap_or_else(|e| panic!("{plan_file} {}: {e}", case.name));
+                    let name = format!("{} in parts of {part}", case.name);
+                    if let Err(e) =
+                        check_output(&name, hq, d, &got, &case.expected, tolerance(storage))
+                    {
+                        failures.push(format!("{plan_file}: {e}"));
+                    }
+                }
+            }
+        }
+        let case = prefill_case(&module, 0, &[40], 40, 1);
+        let err = exec
+            .prefill_in_parts(0, 40, &case.q, &case.k, &case.v, q_tile + 1)
+            .expect_err("a part of a tile and one query");
+        assert!(err.to_string().contains("multiple of"), "{err}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

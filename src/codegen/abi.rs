@@ -63,6 +63,12 @@ pub enum Arg {
     NTokens,
     /// Batch rows.
     Rows,
+    /// WGSL prefill: the first query (token of a row) the dispatch covers, 0 for the whole
+    /// row. The grid's query tiles start there and the Q and output bindings begin at the
+    /// row's packed token `row_start + q_start`, so a row's queries can be held in several
+    /// buffers of a whole number of query tiles each (a one-row pass whose activations
+    /// exceed a storage binding, docs/DESIGN.md §7); K and V stay whole.
+    QStart,
     /// Decode: work items in the list.
     NItems,
     /// Padding word of a uniform block.

@@ -1046,6 +1046,78 @@ impl WgpuAttention {
         self.submit_and_read(&kernel.name, scope, encoder, &o_buf, total * hq * d)
     }
 
+    /// Prefill of one layer over one row whose queries and output are held in buffers of
+    /// `part_tokens` tokens each (the last may be shorter), one dispatch per part with
+    /// [`Arg::QStart`] at the part's first token, and K and V whole: how an executor runs
+    /// a row whose per-token activations exceed one storage binding (docs/DESIGN.md §7).
+    /// `q` is `[tokens, q_heads, head_dim]`, `k` and `v` `[tokens, kv_heads, head_dim]`;
+    /// returns O as `[tokens, q_heads, head_dim]`, the parts' outputs in order.
+    /// Errors: `part_tokens` not a positive multiple of the kernel's query tile, or the
+    /// errors of [`Self::prefill`].
+    pub fn prefill_in_parts(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        part_tokens: u32,
+    ) -> Result<Vec<f32>, WgpuError> {
+        let kernel = self.layer_kernel(&self.prefill, layer, Phase::Prefill)?;
+        let q_tile = match kernel.abi.grid {
+            crate::codegen::abi::Grid::QueryTiles { q_tile } => q_tile,
+            other => {
+                return Err(WgpuError::Input(format!(
+                    "{}: launched by {other:?}, not by query tiles",
+                    kernel.name
+                )))
+            }
+        };
+        if part_tokens == 0 || !part_tokens.is_multiple_of(q_tile) {
+            return Err(WgpuError::Input(format!(
+                "part_tokens {part_tokens} must be a positive multiple of {}'s query tile ({q_tile} tokens)",
+                kernel.name
+            )));
+        }
+        check_n(n_tokens)?;
+        let s = &self.module.shape;
+        let (hq, hkv, d) = (s.q_heads as usize, s.kv_heads as usize, s.head_dim as usize);
+        let total = q.len() / (hq * d).max(1);
+        check_len("q", q, total * hq * d, "[tokens, q_heads, head_dim]")?;
+        check_len("k", k, total * hkv * d, "[tokens, kv_heads, head_dim]")?;
+        check_len("v", v, total * hkv * d, "[tokens, kv_heads, head_dim]")?;
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let row_start = self.storage_u32("row_start", &[0, total as u32]);
+        let k_buf = self.storage_tensor("k", k);
+        let v_buf = self.storage_tensor("v", v);
+        let part = part_tokens as usize;
+        let mut out = Vec::with_capacity(total * hq * d);
+        for q_start in (0..total).step_by(part) {
+            let len = part.min(total - q_start);
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let q_buf =
+                self.storage_tensor("q part", &q[q_start * hq * d..(q_start + len) * hq * d]);
+            let o_buf = self.poisoned_output("o part", len * hq * d, self.module.storage);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                self.prefill_dispatch_from(
+                    layer,
+                    n_tokens,
+                    1,
+                    q_start as u32,
+                    len as u32,
+                    [&row_start, &q_buf, &k_buf, &v_buf, &o_buf],
+                )?
+                .encode(&mut pass);
+            }
+            out.extend(self.submit_and_read(&kernel.name, scope, encoder, &o_buf, len * hq * d)?);
+        }
+        Ok(out)
+    }
+
     /// Records the prefill of one layer into a compute pass over device buffers
     /// `[row_start, q, k, v, o]` (layouts as in [`Self::prefill`]); `max_len` is the
     /// longest row. For runtimes that keep activations on the device.
@@ -1072,15 +1144,36 @@ impl WgpuAttention {
         max_len: u32,
         buffers: [&wgpu::Buffer; 5],
     ) -> Result<Dispatch, WgpuError> {
+        self.prefill_dispatch_from(layer, n_tokens, rows, 0, max_len, buffers)
+    }
+
+    /// [`Self::prefill_dispatch`] over the queries `q_start .. q_start + q_len` of each row
+    /// ([`Arg::QStart`]): Q and `o` hold the row's tokens from `row_start + q_start` on,
+    /// K and V the whole rows. With `q_start` a multiple of the kernel's query tile, a
+    /// one-row pass can hold its queries in several buffers (docs/DESIGN.md §7).
+    /// Errors: as [`Self::prefill_dispatch`].
+    pub fn prefill_dispatch_from(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        rows: u32,
+        q_start: u32,
+        q_len: u32,
+        buffers: [&wgpu::Buffer; 5],
+    ) -> Result<Dispatch, WgpuError> {
         let kernel = self.layer_kernel(&self.prefill, layer, Phase::Prefill)?;
         check_n(n_tokens)?;
         let [row_start, q, k, v, o] = buffers;
         let size = LaunchSize {
             rows,
-            max_row_len: max_len,
+            max_row_len: q_len,
             ..self.launch_size()
         };
-        let values = [(Arg::NTokens, n_tokens), (Arg::Rows, rows)];
+        let values = [
+            (Arg::NTokens, n_tokens),
+            (Arg::Rows, rows),
+            (Arg::QStart, q_start),
+        ];
         let buffers = [
             (Arg::RowStart, row_start),
             (Arg::Q, q),

@@ -686,7 +686,7 @@ fn generate_part(
         )?;
         let workgroup_bytes = validate(&source, PREFILL, Some(layer.layer))?;
         let mut params = vec![
-            Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::Pad, Arg::Pad]),
+            Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::QStart, Arg::Pad]),
             Param::buffer(1, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
         ];
         params.extend(qkv(

@@ -253,18 +253,20 @@ impl WgpuEngine {
     }
 
     /// The matrix-unit prefill attention's dispatch for `layer` (index into the module's
-    /// layers), with the scalar kernel's buffers: `[row_start, q, k, v, out]`; grid
-    /// (ceil(`max_len` / q_tile), query heads or, in the group form, KV heads, rows).
+    /// layers), with the scalar kernel's buffers: `[row_start, q, k, v, out]`, over the
+    /// queries `q_start .. q_start + q_len` of each row (Q and `out` begin at the row's
+    /// token `q_start`, as `WgpuAttention::prefill_dispatch_from` takes them); grid
+    /// (ceil(`q_len` / q_tile), query heads or, in the group form, KV heads, rows).
     pub(super) fn coop_prefill_dispatch(
         &self,
         attn: &CoopAttention,
         layer: usize,
         n_tokens: u32,
         rows: u32,
-        max_len: u32,
+        (q_start, q_len): (u32, u32),
         buffers: [&wgpu::Buffer; 5],
     ) -> Dispatch {
-        let params = self.uniform(&[n_tokens, rows, 0, 0]);
+        let params = self.uniform(&[n_tokens, rows, q_start, 0]);
         let [row_start, q, k, v, o] = buffers;
         let heads = if attn.group {
             self.config.kv_heads
@@ -274,7 +276,7 @@ impl WgpuEngine {
         self.dispatch(
             &attn.layers[layer],
             &[&params, row_start, q, k, v, o],
-            [max_len.div_ceil(attn.q_tile), heads as u32, rows],
+            [q_len.div_ceil(attn.q_tile), heads as u32, rows],
         )
     }
 
@@ -317,7 +319,7 @@ impl WgpuEngine {
             let o = self.check_buffer("check out", (q_len * 2) as u64)?;
             let buffers = [&row_start, &q, &k, &v, &o];
             let d = if coop {
-                self.coop_prefill_dispatch(attn, layer, CHECK_N_TOKENS, 2, max_len, buffers)
+                self.coop_prefill_dispatch(attn, layer, CHECK_N_TOKENS, 2, (0, max_len), buffers)
             } else {
                 self.attention
                     .prefill_dispatch(layer, CHECK_N_TOKENS, 2, max_len, buffers)?

@@ -840,7 +840,9 @@ impl WgpuEngine {
                     let buffers = [row_start, &a.q, &a.k, &a.v, &a.attn_out];
                     let (n, rows) = (req.n_tokens(), io.rows as u32);
                     d.push(match &self.coop_attention {
-                        Some(ca) => self.coop_prefill_dispatch(ca, l, n, rows, *max_len, buffers),
+                        Some(ca) => {
+                            self.coop_prefill_dispatch(ca, l, n, rows, (0, *max_len), buffers)
+                        }
                         None => self
                             .attention
                             .prefill_dispatch(l, n, rows, *max_len, buffers)?,

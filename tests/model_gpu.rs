@@ -1100,13 +1100,57 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
             parity_of(split, &model, false, split_k, &lens);
         }
     }
-    // A row whose whole-pass activations exceed the limit is refused, naming it.
-    let gpu = WgpuEngine::new_with_binding_limit(&ctx, &model, None, true, limit).unwrap();
-    let e = match gpu.start(&[5, 100], 1, 0) {
-        Ok(_) => panic!("a 70-token row at a 24 KiB limit (the KV cache of a layer, 21 KiB, still fits) must be refused"),
-        Err(e) => e.to_string(),
-    };
-    assert!(e.contains("row 1 (100 tokens"), "{e}");
+}
+
+/// A row longer than one prefill pass holds (at 24 KiB, 96 tokens of the tiny model)
+/// runs in a pass of its own with `x`, `x_alt`, `h`, Q and the attention output in parts
+/// of 64 tokens (every per-token dispatch per part, the attention per part of its queries
+/// through `Arg::QStart`) and K and V whole (DESIGN.md §7): refused before session 61
+/// ("prefill activations of row 1 (100 tokens; at most 96 fit)"). Its logits equal one
+/// unlimited pass's, and prefill and decode match the CPU reference, dense and under the
+/// sparse plan, in f32 and f16, with a short row before it in a pass of its own.
+#[test]
+fn a_row_longer_than_one_pass_runs_in_parts() {
+    let ctx = context();
+    let limit = 24 << 10;
+    let lens = [5, 100];
+    let model = load("gguf");
+    let plan = sparse_plan();
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 1))
+        .collect();
+    for force_f32 in [true, false] {
+        let storage = if force_f32 {
+            StorageType::F32
+        } else {
+            StorageType::F16
+        };
+        let p = plan_prefill(&model.config, storage, &lens, limit, 256, 65535).unwrap();
+        assert_eq!(p.groups, vec![0..1, 1..2], "{p:?}");
+        assert_eq!((p.pass_tokens, p.part_tokens), (100, 64), "{p:?}");
+        for sparse in [false, true] {
+            let what = format!("f32={force_f32} sparse={sparse}");
+            let plan = sparse.then_some(&plan);
+            let options = split_k_at_load(false);
+            let full =
+                WgpuEngine::new_with_options(&ctx, &model, plan, force_f32, options).unwrap();
+            let split = WgpuEngine::new_with_options_and_binding_limit(
+                &ctx, &model, plan, force_f32, options, limit,
+            )
+            .unwrap();
+            let mut r1 = full.start(&lens, 2, 0).unwrap();
+            let mut r2 = split.start(&lens, 2, 0).unwrap();
+            let a = full.prefill_logits(&mut r1, &prompts).unwrap();
+            let b = split.prefill_logits(&mut r2, &prompts).unwrap();
+            for (row, (x, y)) in a.iter().zip(&b).enumerate() {
+                let e = max_err(x, y);
+                assert!(e < 1e-5, "{what} row {row}: in parts vs one pass {e}");
+            }
+            parity_of(split, &model, sparse, false, &lens);
+        }
+    }
 }
 
 /// A layer's KV cache over the binding limit is split by rows into parts that each fit
@@ -1247,6 +1291,28 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
             );
         }
     }
+    // One row past a pass: alone, in parts of whole 64-token query tiles, K and V whole;
+    // past K and V's binding (131 056 tokens of the 1B shape in f16), refused naming it.
+    let one_b = shape(16, 2048, 8192, (32, 8), 128_256);
+    let plan = plan_prefill(
+        &one_b,
+        StorageType::F16,
+        &[100, 40_000, 300],
+        limit,
+        256,
+        65535,
+    )
+    .unwrap();
+    assert_eq!(plan.groups, vec![0..1, 1..2, 2..3]);
+    assert_eq!((plan.pass_tokens, plan.part_tokens), (40_000, 16_384));
+    assert!(plan.chunk_tokens <= plan.part_tokens);
+    let e = plan_prefill(&one_b, StorageType::F16, &[131_057], limit, 256, 65535).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("row 0 (131057 tokens; at most 131056 fit)"),
+        "{e}"
+    );
+    assert!(plan_prefill(&one_b, StorageType::F16, &[131_056], limit, 256, 65535).is_ok());
     // The refused case: the whole 11.2k-token gate/up activation in one binding.
     let smol = &shape(30, 576, 1536, (9, 3), 49_152);
     assert_eq!(11_200 * chunks::chunk_bytes_per_token(smol), 137_625_600);
@@ -1271,12 +1337,12 @@ fn prefill_k_and_v_keep_a_zeroed_key_tile_within_the_limit() {
     let mha = shape(2, 512, 1024, (8, 8), 1000);
     let row = 8 * 64 * 4;
     let limit = 1000 * row as u64;
-    let (pass_max, _) = chunks::token_limits(&mha, StorageType::F32, limit, 256).unwrap();
-    assert_eq!(pass_max, 1000 - chunks::KV_PAD_TOKENS);
+    let limits = chunks::token_limits(&mha, StorageType::F32, limit, 256, 65535).unwrap();
+    assert_eq!(limits.pass, 1000 - chunks::KV_PAD_TOKENS);
     // GQA in f16: K and V rows are a quarter of the residual's, the pad costs nothing.
     let gqa = shape(2, 512, 1024, (8, 2), 1000);
-    let (pass_max, _) = chunks::token_limits(&gqa, StorageType::F16, limit, 256).unwrap();
-    assert_eq!(pass_max, 1000);
+    let limits = chunks::token_limits(&gqa, StorageType::F16, limit, 256, 65535).unwrap();
+    assert_eq!(limits.pass, 1000);
 }
 
 /// A fused decode step (issue 12 item 3) runs 4 dispatches per layer fewer than the

@@ -330,6 +330,10 @@ fn a_device_this_build_lacks_is_refused_before_the_weights_load() {
 /// 21 s and 4.4 GB, then the same words), and `moa validate --gpu` a sample's prompt. A shape whose Q takes 64 KB a token (64 heads of 256 in f32) meets
 /// lavapipe's 128 MiB at 2048 tokens; the folder has no weights file, so a run that passed
 /// the check stops at the load, naming it. Skipped on adapters with larger bindings.
+///
+/// Since session 61 a longer row runs with those activations in parts and only its K and
+/// V are bound whole (`chunks::TokenLimits::row`), so the shape has as many KV heads as
+/// query heads: K takes the 64 KB a token that Q did, and the bound is 2032 tokens.
 #[test]
 fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
     use moa::model::random;
@@ -341,7 +345,7 @@ fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
         hidden_size: 64,
         ffn_size: 64,
         q_heads: 64,
-        kv_heads: 8,
+        kv_heads: 64,
         head_dim: 256,
         vocab_size: 300,
         context_length: 4096,
@@ -386,7 +390,7 @@ fn a_prompt_past_the_adapters_prefill_pass_is_refused_before_the_load() {
     for want in [
         "the prompt of row 1 (--prompt/--prompt-file in the order given) is 4000 tokens",
         "max_storage_buffer_binding_size",
-        "a token's activations take 65536 bytes",
+        "a row's K and V, which its attention reads whole, take 65536 bytes a token each (64 KV heads × 256 in f32)",
         &format!("give a prompt of at most {most} tokens"),
     ] {
         assert!(err.contains(want), "`{want}` not in:\n{err}");

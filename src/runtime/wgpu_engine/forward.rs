@@ -160,12 +160,10 @@ impl WgpuEngine {
         let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
         let total: usize = lens.iter().sum();
         let st = req.state::<WgpuRequest>(BACKEND)?;
-        let (capacity, chunk) = (st.act.capacity, st.act.chunk);
         let plan = chunks::group_rows(
             &lens,
-            capacity,
-            chunk,
-            chunks::pass_bytes_per_token(&self.config, self.storage),
+            &st.act.limits(),
+            chunks::kv_bytes_per_token(&self.config, self.storage),
             self.max_binding,
         )?;
         let uniforms: Vec<u32> = req.draw_uniforms().iter().map(|x| x.to_bits()).collect();

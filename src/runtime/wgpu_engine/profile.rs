@@ -325,9 +325,8 @@ impl WgpuEngine {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let plan = super::chunks::group_rows(
             &lens,
-            st.act.capacity,
-            st.act.chunk,
-            super::chunks::pass_bytes_per_token(&self.config, self.storage),
+            &st.act.limits(),
+            super::chunks::kv_bytes_per_token(&self.config, self.storage),
             self.max_binding,
         )?;
         let Some(rows) = plan.groups.first() else {

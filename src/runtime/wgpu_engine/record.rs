@@ -72,6 +72,14 @@ fn at(buf: &wgpu::Buffer, token: usize, row_bytes: u64) -> View<'_> {
     }
 }
 
+/// Token `token` of a whole-pass activation held in parts of `part_tokens` tokens
+/// (`Activations`; DESIGN.md §7) on: the part holding it, bound from the token's offset
+/// in that part, for rows of `row_bytes` bytes a token. One part: [`at`].
+fn part_at(parts: &[wgpu::Buffer], part_tokens: usize, token: usize, row_bytes: u64) -> View<'_> {
+    let p = token / part_tokens.max(1);
+    at(&parts[p], token - p * part_tokens, row_bytes)
+}
+
 impl WgpuEngine {
     pub(super) fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
         uniform_buffer(&self.device, words)
@@ -620,12 +628,32 @@ impl WgpuEngine {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let a = &st.act;
         let (hidden, hd) = (c.hidden_size, c.head_dim);
-        let norm_params = self.uniform(&[t as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+        // The pass's tokens in spans of the activations' parts (DESIGN.md §7): one span of
+        // `t` tokens unless a row longer than one binding holds runs in parts, alone in
+        // its pass. Every per-token dispatch runs per span; decode steps use part 0.
+        let pt = a.part_tokens.max(1);
+        let spans: Vec<(usize, usize)> = (0..t).step_by(pt).map(|s| (s, pt.min(t - s))).collect();
+        if spans.len() > 1 && (io.rows != 1 || io.prefill.is_none()) {
+            return Err(EngineError::Input(format!(
+                "a pass of {t} tokens in {} rows past the activations' parts of {pt} tokens: only a one-row prefill runs in parts",
+                io.rows
+            )));
+        }
+        let (x0, x_alt0, q0, attn_out0) = (&a.x[0], &a.x_alt[0], &a.q[0], &a.attn_out[0]);
+        let x_row = hidden as u64 * 4;
         let mut d = Vec::new();
-        // One gather per part of the embedding: each writes the tokens in its rows.
-        for part in &self.embed.parts {
+        // One gather per part of the embedding (each writes the tokens in its rows) and
+        // span of the pass.
+        for (part, &(s, n)) in self
+            .embed
+            .parts
+            .iter()
+            .flat_map(|p| spans.iter().map(move |sp| (p, sp)))
+        {
+            let tokens = at(&io.tokens, s, 4);
+            let x = part_at(&a.x, pt, s, x_row);
             let p = self.uniform(&[
-                t as u32,
+                n as u32,
                 hidden as u32,
                 c.vocab_size as u32,
                 part.row0 as u32,
@@ -639,19 +667,20 @@ impl WgpuEngine {
                 (Some(view), Some(pipe)) if !part.has_storage() => {
                     d.push(self.dispatch_texture(
                         pipe,
-                        &[
-                            (0, (&p).into()),
-                            (1, (&io.tokens).into()),
-                            (3, (&a.x).into()),
-                        ],
+                        &[(0, (&p).into()), (1, tokens), (3, x)],
                         view,
-                        [(hidden as u32 / 8).div_ceil(64), t as u32, 1],
+                        [(hidden as u32 / 8).div_ceil(64), n as u32, 1],
                     ));
                 }
-                _ => d.push(self.dispatch(
+                _ => d.push(self.dispatch_bound(
                     &self.pipes.embed,
-                    &[&p, &io.tokens, part.storage()?, &a.x],
-                    [(hidden as u32).div_ceil(64), t as u32, 1],
+                    &[
+                        (0, (&p).into()),
+                        (1, tokens),
+                        (2, part.storage()?.into()),
+                        (3, x),
+                    ],
+                    [(hidden as u32).div_ceil(64), n as u32, 1],
                 )),
             }
         }
@@ -662,20 +691,38 @@ impl WgpuEngine {
         // products whose outputs are widest (Q/K/V, gate/up) over chunks of `a.chunk`
         // tokens, so those activations stay within the binding limit (DESIGN.md §7).
         let fuse = self.fuses(t) && t <= a.chunk;
-        let chunks: Vec<(usize, usize)> = (0..t)
-            .step_by(a.chunk.max(1))
-            .map(|s| (s, a.chunk.min(t - s)))
+        // Chunks never straddle two spans (a span's first token starts a chunk).
+        let chunk = a.chunk.max(1);
+        let chunks: Vec<(usize, usize)> = spans
+            .iter()
+            .flat_map(|&(s0, n0)| {
+                (s0..s0 + n0)
+                    .step_by(chunk)
+                    .map(move |s| (s, chunk.min(s0 + n0 - s)))
+            })
             .collect();
         let sb = elem_bytes(self.storage);
-        let x_row = hidden as u64 * 4;
         let q_row = (c.q_heads * hd) as u64 * sb;
         let kv_row = (c.kv_heads * hd) as u64 * sb;
-        let rmsnorm = |d: &mut Vec<Dispatch>, x: &wgpu::Buffer, weight: &wgpu::Buffer| {
-            d.push(self.dispatch(
-                &self.pipes.rmsnorm,
-                &[&norm_params, x, &io.identity, weight, &a.h],
-                [t as u32, 1, 1],
-            ));
+        let norm_params: Vec<wgpu::Buffer> = spans
+            .iter()
+            .map(|&(_, n)| self.uniform(&[n as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]))
+            .collect();
+        // The RMSNorm of `x` (an activation's parts) into `h`, a dispatch per span.
+        let rmsnorm = |d: &mut Vec<Dispatch>, x: &[wgpu::Buffer], weight: &wgpu::Buffer| {
+            for (&(s, n), params) in spans.iter().zip(&norm_params) {
+                d.push(self.dispatch_bound(
+                    &self.pipes.rmsnorm,
+                    &[
+                        (0, params.into()),
+                        (1, part_at(x, pt, s, x_row)),
+                        (2, (&io.identity).into()),
+                        (3, weight.into()),
+                        (4, part_at(&a.h, pt, s, x_row)),
+                    ],
+                    [n as u32, 1, 1],
+                ));
+            }
         };
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
@@ -713,7 +760,7 @@ impl WgpuEngine {
                             (1, (&a.qkv).into()),
                             (7, at(&io.info, s, 16)),
                             (8, (&st.rope).into()),
-                            (9, at(&a.q, s, q_row)),
+                            (9, part_at(&a.q, pt, s, q_row)),
                             (2, at(&a.k, s, kv_row)),
                             (3, at(&a.v, s, kv_row)),
                             (10, (&part.k).into()),
@@ -747,13 +794,13 @@ impl WgpuEngine {
                     ]);
                     let mut bound: Vec<(u32, View)> = vec![
                         (0, (&params).into()),
-                        (1, (&a.x).into()),
+                        (1, x0.into()),
                         weight_view(part)?,
                         (5, (&lw.attn_norm).into()),
                         (6, (&rp).into()),
                         (7, (&io.info).into()),
                         (8, (&st.rope).into()),
-                        (9, (&a.q).into()),
+                        (9, q0.into()),
                         (10, (&cache.k).into()),
                         (11, (&cache.v).into()),
                     ];
@@ -780,7 +827,7 @@ impl WgpuEngine {
                         ]);
                         let bound: [(u32, View); 13] = [
                             (0, (&coop_params).into()),
-                            (1, (&a.x).into()),
+                            (1, x0.into()),
                             (2, part.storage()?.into()),
                             (3, (&self.dummy).into()),
                             (4, (&a.qkv).into()),
@@ -788,7 +835,7 @@ impl WgpuEngine {
                             (6, (&rp).into()),
                             (7, (&io.info).into()),
                             (8, (&st.rope).into()),
-                            (9, (&a.q).into()),
+                            (9, q0.into()),
                             (10, (&cache.k).into()),
                             (11, (&cache.v).into()),
                             (12, (&a.argmax_pairs).into()),
@@ -817,7 +864,7 @@ impl WgpuEngine {
                     d.push(self.dispatch_bound(&self.pipes.matvec_rope, &bound, groups));
                 }
             } else if fuse {
-                let x = (&a.x).into();
+                let x = x0.into();
                 let norm = Input::Norm(&lw.attn_norm);
                 self.linear(&mut d, norm, x, &lw.wqkv, None, (&a.qkv).into(), t)?;
                 rope_kv(&mut d, 0, t);
@@ -827,7 +874,7 @@ impl WgpuEngine {
                 rmsnorm(&mut d, &a.x, &lw.attn_norm);
                 tag(&mut kinds, &d, "norm");
                 for &(s, n) in &chunks {
-                    let h = at(&a.h, s, x_row);
+                    let h = part_at(&a.h, pt, s, x_row);
                     self.linear(&mut d, Input::Plain, h, &lw.wqkv, None, (&a.qkv).into(), n)?;
                     tag(&mut kinds, &d, "qkv");
                     rope_kv(&mut d, s, n);
@@ -836,17 +883,31 @@ impl WgpuEngine {
             }
             tag(&mut kinds, &d, "qkv");
             match &io.prefill {
+                // One dispatch per span: a span's queries (Q and the output in its part,
+                // `Arg::QStart` at its first token) against the row's whole K and V.
                 Some((row_start, max_len)) => {
-                    let buffers = [row_start, &a.q, &a.k, &a.v, &a.attn_out];
                     let (n, rows) = (req.n_tokens(), io.rows as u32);
-                    d.push(match &self.coop_attention {
-                        Some(ca) => {
-                            self.coop_prefill_dispatch(ca, l, n, rows, (0, *max_len), buffers)
-                        }
-                        None => self
-                            .attention
-                            .prefill_dispatch(l, n, rows, *max_len, buffers)?,
-                    })
+                    for (p, &(s, len)) in spans.iter().enumerate() {
+                        let buffers = [row_start, &a.q[p], &a.k, &a.v, &a.attn_out[p]];
+                        let (q_start, q_len) = if spans.len() == 1 {
+                            (0, *max_len)
+                        } else {
+                            (s as u32, len as u32)
+                        };
+                        d.push(match &self.coop_attention {
+                            Some(ca) => self.coop_prefill_dispatch(
+                                ca,
+                                l,
+                                n,
+                                rows,
+                                (q_start, q_len),
+                                buffers,
+                            ),
+                            None => self
+                                .attention
+                                .prefill_dispatch_from(l, n, rows, q_start, q_len, buffers)?,
+                        });
+                    }
                 }
                 // One decode + merge per cache part, the last part first: a part's merge
                 // runs over rows 0..its end (its grid starts at row 0) and writes rows
@@ -865,13 +926,13 @@ impl WgpuEngine {
                                 part.n_items,
                                 [
                                     &io.row_pos,
-                                    &a.q,
+                                    q0,
                                     &part.k,
                                     &part.v,
                                     &part.work,
                                     &st.partials,
                                     &st.seg_done,
-                                    &a.attn_out,
+                                    attn_out0,
                                 ],
                             )?
                             .into_iter();
@@ -897,7 +958,7 @@ impl WgpuEngine {
             // direct output product's phase, a meeting, the gate/up phase; the down
             // product stays a dispatch of its own.
             let fused_mlp = self.coop_decode.fused_mlp.as_ref().filter(|f| {
-                a.attn_out.size() >= (t.div_ceil(16) * 16 * f.k_attn * 2) as u64
+                attn_out0.size() >= (t.div_ceil(16) * 16 * f.k_attn * 2) as u64
                     && coop_fits(&lw.wo, f.k_attn, 16, t)
                     && decode
                     && c.ffn_size.is_multiple_of(16)
@@ -939,10 +1000,10 @@ impl WgpuEngine {
                         &f.pipeline,
                         &[
                             (0, (&p0).into()),
-                            (1, (&a.attn_out).into()),
+                            (1, attn_out0.into()),
                             (2, wo.into()),
-                            (3, (&a.x).into()),
-                            (4, (&a.x_alt).into()),
+                            (3, x0.into()),
+                            (4, x_alt0.into()),
                             (5, (&self.dummy).into()),
                             (6, (&a.argmax_pairs).into()),
                             (8, (&p1).into()),
@@ -975,8 +1036,8 @@ impl WgpuEngine {
                     Input::Plain,
                     (&a.ffn_act).into(),
                     &lw.w_down,
-                    Some((&a.x_alt).into()),
-                    (&a.x).into(),
+                    Some(x_alt0.into()),
+                    x0.into(),
                     t,
                 )?;
                 tag(&mut kinds, &d, "down");
@@ -991,7 +1052,7 @@ impl WgpuEngine {
                 let pipeline = p
                     .direct
                     .as_ref()
-                    .filter(|_| a.attn_out.size() >= blocks_bytes)
+                    .filter(|_| attn_out0.size() >= blocks_bytes)
                     .unwrap_or(&p.pipeline);
                 let n_out = lw.wo.rows as u32;
                 let params = [
@@ -1008,10 +1069,10 @@ impl WgpuEngine {
                     pipeline,
                     params,
                     [
-                        (&a.attn_out).into(),
+                        attn_out0.into(),
                         lw.wo.parts[0].storage()?.into(),
-                        (&a.x).into(),
-                        (&a.x_alt).into(),
+                        x0.into(),
+                        x_alt0.into(),
                         (&self.dummy).into(),
                         // Unused here; a buffer of its own (the read-only dummy cannot
                         // also be bound writable in one dispatch).
@@ -1020,15 +1081,17 @@ impl WgpuEngine {
                     [n_out / 16, (t as u32).div_ceil(16), 1],
                 ));
             } else {
-                self.linear(
-                    &mut d,
-                    attn_input,
-                    (&a.attn_out).into(),
-                    &lw.wo,
-                    Some((&a.x).into()),
-                    (&a.x_alt).into(),
-                    t,
-                )?;
+                for &(s, n) in &spans {
+                    self.linear(
+                        &mut d,
+                        attn_input,
+                        part_at(&a.attn_out, pt, s, q_row),
+                        &lw.wo,
+                        Some(part_at(&a.x, pt, s, x_row)),
+                        part_at(&a.x_alt, pt, s, x_row),
+                        n,
+                    )?;
+                }
             }
             tag(&mut kinds, &d, "out");
             // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
@@ -1069,7 +1132,7 @@ impl WgpuEngine {
                     &p.pipeline,
                     params,
                     [
-                        (&a.x_alt).into(),
+                        x_alt0.into(),
                         lw.w_gate_up.parts[0].storage()?.into(),
                         (&self.dummy).into(),
                         (&a.ffn_act).into(),
@@ -1097,7 +1160,7 @@ impl WgpuEngine {
                 let set = sg.pick(n_out, hidden, t);
                 let mut bound: Vec<(u32, View)> = vec![
                     (0, (&params).into()),
-                    (1, (&a.x_alt).into()),
+                    (1, x_alt0.into()),
                     weight_view(part)?,
                     // No residual (binding 3): the entry point does not use it.
                     (4, (&a.ffn_act).into()),
@@ -1113,7 +1176,7 @@ impl WgpuEngine {
                 Some((Input::Plain, &a.ffn_act))
             } else if fuse {
                 let norm = Input::Norm(&lw.ffn_norm);
-                let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
+                let (x_alt, gate_up) = (x_alt0.into(), (&a.gate_up).into());
                 self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t)?;
                 tag(&mut kinds, &d, "gate_up");
                 Some((Input::SwiGlu, &a.gate_up))
@@ -1133,7 +1196,7 @@ impl WgpuEngine {
                         .map(|p| (p, cp.swiglu_tile))
                 });
                 for &(s, n) in &chunks {
-                    let h = at(&a.h, s, x_row);
+                    let h = part_at(&a.h, pt, s, x_row);
                     if let Some((pipe, tile)) = coop_swiglu {
                         let ffn = c.ffn_size as u32;
                         let params = self.uniform(&[n as u32, hidden as u32, ffn, 0, 0, ffn, 0, 0]);
@@ -1164,8 +1227,8 @@ impl WgpuEngine {
                         Input::Plain,
                         (&a.ffn_act).into(),
                         &lw.w_down,
-                        Some(at(&a.x_alt, s, x_row)),
-                        at(&a.x, s, x_row),
+                        Some(part_at(&a.x_alt, pt, s, x_row)),
+                        part_at(&a.x, pt, s, x_row),
                         n,
                     )?;
                     tag(&mut kinds, &d, "down");
@@ -1173,7 +1236,7 @@ impl WgpuEngine {
                 None
             };
             if let Some((input, act)) = down_input {
-                let (residual, out) = (Some((&a.x_alt).into()), (&a.x).into());
+                let (residual, out) = (Some(x_alt0.into()), x0.into());
                 self.linear(&mut d, input, act.into(), &lw.w_down, residual, out, t)?;
             }
             // (Unfused passes tagged their MLP dispatches one by one above.)
@@ -1214,7 +1277,7 @@ impl WgpuEngine {
                 if argmax { &h.argmax } else { &h.logits },
                 params,
                 [
-                    (&a.x).into(),
+                    x0.into(),
                     head.parts[0].storage()?.into(),
                     (&self.dummy).into(),
                     logits,
@@ -1228,12 +1291,20 @@ impl WgpuEngine {
             // A decode pass's tokens are its rows' last tokens (in order): the final
             // RMSNorm goes into the head's product, no gather needed.
             let norm = Input::Norm(&self.output_norm);
-            self.linear(&mut d, norm, (&a.x).into(), head, None, logits, rows)?;
+            self.linear(&mut d, norm, x0.into(), head, None, logits, rows)?;
         } else {
             let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+            // A pass in parts holds one row: its last token, in the last part.
+            let (x, last_index) = match spans.last() {
+                Some(&(s, _)) if spans.len() > 1 => {
+                    let index = self.storage_u32("last index in part", &[(t - 1 - s) as u32]);
+                    (&a.x[spans.len() - 1], std::borrow::Cow::Owned(index))
+                }
+                _ => (x0, std::borrow::Cow::Borrowed(&io.last)),
+            };
             d.push(self.dispatch(
                 &self.pipes.rmsnorm,
-                &[&fp, &a.x, &io.last, &self.output_norm, &a.last],
+                &[&fp, x, &last_index, &self.output_norm, &a.last],
                 [rows as u32, 1, 1],
             ));
             self.linear(

@@ -131,19 +131,23 @@ impl Drop for WgpuRequest {
 /// Names the wgpu engine in [`Request`]s and their errors.
 pub(super) const BACKEND: &str = "wgpu";
 
-/// Activations of one pass. Whole-pass buffers hold `capacity` tokens; `qkv`, `gate_up`
-/// and `ffn_act` hold one chunk of `chunk` tokens (DESIGN.md §7).
+/// Activations of one pass (DESIGN.md §7). Whole-pass buffers hold `capacity` tokens:
+/// K and V in one buffer each; `x`, `x_alt`, `h`, `q` and `attn_out` in parts of
+/// `part_tokens` tokens (one part, `capacity` tokens, unless a row longer than one
+/// binding holds runs in parts; decode steps and passes of several rows use part 0).
+/// `qkv`, `gate_up` and `ffn_act` hold one chunk of `chunk` tokens.
 pub(super) struct Activations {
     pub(super) capacity: usize,
     pub(super) chunk: usize,
-    pub(super) x: wgpu::Buffer,
-    pub(super) x_alt: wgpu::Buffer,
-    pub(super) h: wgpu::Buffer,
+    pub(super) part_tokens: usize,
+    pub(super) x: Vec<wgpu::Buffer>,
+    pub(super) x_alt: Vec<wgpu::Buffer>,
+    pub(super) h: Vec<wgpu::Buffer>,
     pub(super) qkv: wgpu::Buffer,
-    pub(super) q: wgpu::Buffer,
+    pub(super) q: Vec<wgpu::Buffer>,
     pub(super) k: wgpu::Buffer,
     pub(super) v: wgpu::Buffer,
-    pub(super) attn_out: wgpu::Buffer,
+    pub(super) attn_out: Vec<wgpu::Buffer>,
     pub(super) gate_up: wgpu::Buffer,
     pub(super) ffn_act: wgpu::Buffer,
     pub(super) last: wgpu::Buffer,
@@ -151,6 +155,19 @@ pub(super) struct Activations {
     pub(super) tokens_out: wgpu::Buffer,
     /// The two-stage argmax's (value, index) pairs: `[rows, ARGMAX_BLOCKS]` × 2 words.
     pub(super) argmax_pairs: wgpu::Buffer,
+}
+
+impl Activations {
+    /// What these activations allow a prefill: passes of several rows within part 0,
+    /// one row of up to `capacity` tokens in parts (`chunks::group_rows`).
+    pub(super) fn limits(&self) -> chunks::TokenLimits {
+        chunks::TokenLimits {
+            pass: self.part_tokens,
+            part: self.part_tokens,
+            row: self.capacity,
+            chunk: self.chunk,
+        }
+    }
 }
 
 /// Input buffers of one forward pass.
@@ -259,7 +276,12 @@ impl WgpuEngine {
                 contents: bytemuck::cast_slice(&table),
                 usage: wgpu::BufferUsages::STORAGE,
             });
-        let act = self.activations(plan.pass_tokens.max(rows), plan.chunk_tokens, rows)?;
+        let act = self.activations(
+            plan.pass_tokens.max(rows),
+            plan.chunk_tokens,
+            plan.part_tokens.max(rows),
+            rows,
+        )?;
         let partials = self.buffer(
             "partials",
             (self.attention.partials_len(max_items).max(1) * 4) as u64,
@@ -322,14 +344,18 @@ impl WgpuEngine {
     }
 
     /// Activations for passes of up to `tokens` tokens (and `rows` rows), the per-token
-    /// products run over chunks of `chunk` tokens.
+    /// products run over chunks of `chunk` tokens, `x`, `x_alt`, `h`, `q` and `attn_out`
+    /// in parts of `part_tokens` tokens (the last part rounded up to 64 tokens, the
+    /// matrix-unit attention's query tile, within `part_tokens`).
     pub(super) fn activations(
         &self,
         tokens: usize,
         chunk: usize,
+        part_tokens: usize,
         rows: usize,
     ) -> Result<Activations, EngineError> {
-        let chunk = chunk.clamp(1, tokens.max(1));
+        let part_tokens = part_tokens.clamp(1, tokens.max(1));
+        let chunk = chunk.clamp(1, part_tokens);
         let c = &self.config;
         let f = 4u64;
         let s = elem_bytes(self.storage);
@@ -339,17 +365,47 @@ impl WgpuEngine {
         let ct = chunk as u64;
         let heads = (c.q_heads + 2 * c.kv_heads) as u64;
         let hd = c.head_dim as u64;
+        // Each part's tokens: one part of `tokens` when it fits, else whole parts and a
+        // last part rounded up to 64 tokens (never past a whole part).
+        let part_lens: Vec<u64> = (0..tokens.max(1))
+            .step_by(part_tokens)
+            .map(|p0| {
+                let n = part_tokens.min(tokens.max(1) - p0);
+                let n = if part_tokens < tokens {
+                    n.next_multiple_of(64).min(part_tokens)
+                } else {
+                    n
+                };
+                n as u64
+            })
+            .collect();
+        let parted = |name: &str, bytes_per_token: u64| -> Result<Vec<wgpu::Buffer>, EngineError> {
+            let many = part_lens.len() > 1;
+            part_lens
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let label = if many {
+                        format!("{name}[part {i}]")
+                    } else {
+                        name.to_string()
+                    };
+                    self.buffer(&label, n * bytes_per_token)
+                })
+                .collect()
+        };
         Ok(Activations {
             capacity: tokens,
             chunk,
-            x: self.buffer("x", t * c.hidden_size as u64 * f)?,
-            x_alt: self.buffer("x_alt", t * c.hidden_size as u64 * f)?,
-            h: self.buffer("h", t * c.hidden_size as u64 * f)?,
+            part_tokens,
+            x: parted("x", c.hidden_size as u64 * f)?,
+            x_alt: parted("x_alt", c.hidden_size as u64 * f)?,
+            h: parted("h", c.hidden_size as u64 * f)?,
             qkv: self.buffer("qkv", ct * heads * hd * f)?,
-            q: self.buffer("q", t * c.q_heads as u64 * hd * s)?,
+            q: parted("q", c.q_heads as u64 * hd * s)?,
             k: self.buffer("k", kv_t * c.kv_heads as u64 * hd * s)?,
             v: self.buffer("v", kv_t * c.kv_heads as u64 * hd * s)?,
-            attn_out: self.buffer("attn_out", t * c.q_heads as u64 * hd * s)?,
+            attn_out: parted("attn_out", c.q_heads as u64 * hd * s)?,
             gate_up: self.buffer("gate_up", ct * 2 * c.ffn_size as u64 * f)?,
             ffn_act: self.buffer("ffn_act", ct * c.ffn_size as u64 * f)?,
             last: self.buffer("last", rows as u64 * c.hidden_size as u64 * f)?,

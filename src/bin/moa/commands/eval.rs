@@ -688,7 +688,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         Some((windows, files))
     };
-    // A prompt past one prefill pass of the adapter (a row's activations are bound whole)
+    // A prompt past what the adapter's prefill holds a row (its K and V are bound whole)
     // was refused by the engine only after the load (round 45: --lengths 12000 of the
     // Llama-3.2-3B shape on lavapipe, 21 s and 4.4 GB for two of its layers).
     if let Some(c) = &ctx {

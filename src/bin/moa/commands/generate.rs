@@ -170,11 +170,12 @@ fn check_host_memory(
     .map_err(anyhow::Error::msg)
 }
 
-/// Refuses, before the weights load, a prompt longer than one prefill pass of the wgpu
-/// engine holds under the adapter's storage binding limit ([`super::prefill_row_limit`]):
-/// an 11000-token prompt of the Llama-3.2-3B shape on lavapipe was refused after the load
-/// (minutes for the whole model) as "tensor `prefill activations of row 0 (11000 tokens;
-/// at most 10922 fit)` needs 135168000 bytes", with no way out (round 45).
+/// Refuses, before the weights load, a prompt longer than the wgpu engine's prefill holds
+/// a row under the adapter's storage binding limit ([`super::prefill_row_limit`]: its K
+/// and V whole, since session 61; before, its activations whole): an 11000-token prompt
+/// of the Llama-3.2-3B shape on lavapipe was refused after the load (minutes for the
+/// whole model) as "tensor `prefill activations of row 0 (11000 tokens; at most 10922
+/// fit)` needs 135168000 bytes", with no way out (round 45). That prompt now runs.
 fn check_prefill_fits(
     ctx: &WgpuContext,
     config: &moa::model::LlamaConfig,

@@ -501,10 +501,10 @@ pub fn check_calib_vocab<'a>(
 
 /// The most prompt tokens one row's prefill may have on the wgpu engine under `ctx`'s
 /// storage binding limit (`chunks::token_limits`, which the engine's `start` applies
-/// through `chunks::plan_prefill`): a row's activations (hidden f32, Q/K/V) are bound
-/// whole. On lavapipe's 128 MiB: 10922 tokens of the Llama-3.2-3B shape (hidden 3072),
-/// 8192 of an 8B. Asked before the weights load (round 45: the engine refused such a row
-/// only after it).
+/// through `chunks::plan_prefill`): a longer row's other activations are held in parts,
+/// but its K and V are bound whole. On lavapipe's 128 MiB: 65 520 tokens of the
+/// Llama-3.2-3B and 8B shapes (8 KV heads × 128 in f16), 131 056 of the 1B (× 64).
+/// Asked before the weights load (round 45: the engine refused such a row only after it).
 pub struct PrefillRowLimit {
     /// The most tokens a row.
     pub tokens: usize,
@@ -521,12 +521,13 @@ impl PrefillRowLimit {
         storage: moa::lower::StorageType,
     ) -> String {
         format!(
-            "one prefill pass on `{}` holds at most {} tokens a row of this model: its storage bindings hold {} bytes (max_storage_buffer_binding_size), and a token's activations take {} bytes (hidden {} in f32, or Q/K/V in {}), which a row cannot split",
+            "a prefill on `{}` holds at most {} tokens a row of this model: its storage bindings hold {} bytes (max_storage_buffer_binding_size), and a row's K and V, which its attention reads whole, take {} bytes a token each ({} KV heads × {} in {})",
             ctx.adapter_name(),
             self.tokens,
             self.binding,
-            moa::runtime::wgpu_engine::chunks::pass_bytes_per_token(config, storage),
-            config.hidden_size,
+            moa::runtime::wgpu_engine::chunks::kv_bytes_per_token(config, storage),
+            config.kv_heads,
+            config.head_dim,
             storage.name()
         )
     }
@@ -540,14 +541,15 @@ pub fn prefill_row_limit(
 ) -> anyhow::Result<PrefillRowLimit> {
     let limits = ctx.device().limits();
     let binding = limits.max_storage_buffer_binding_size;
-    let (pass_max, _) = moa::runtime::wgpu_engine::chunks::token_limits(
+    let token_limits = moa::runtime::wgpu_engine::chunks::token_limits(
         config,
         storage,
         binding,
         u64::from(limits.min_storage_buffer_offset_alignment),
+        limits.max_compute_workgroups_per_dimension,
     )?;
     Ok(PrefillRowLimit {
-        tokens: pass_max.min(limits.max_compute_workgroups_per_dimension.max(1) as usize),
+        tokens: token_limits.row,
         binding,
     })
 }

@@ -2,10 +2,12 @@
 //! of a size no test fixture has (benches/RESULTS.md, sessions 57 and 58): matrices in one
 //! of three mixes, F32 norms, a tied embedding and a filler vocabulary of byte-level tokens.
 //!
-//! `cargo run --release --example random_gguf -- OUT.gguf [--like NAME] [--mix MIX] [--layers N]`
+//! `cargo run --release --example random_gguf -- OUT.gguf [--like NAME] [--mix MIX] [--layers N] [--context N]`
 //! - `--like`: a shape of `moa::model::random::like` (default `llama-3.2-1b`);
 //! - `--layers`: decoder layers (default: the shape's), e.g. 2 for a file that keeps the
 //!   real widths (an embedding over a 128 MiB binding) at a fraction of the size;
+//! - `--context`: the context length the file states (default 4096, what every earlier
+//!   file stated; a longer one lets a prompt past one prefill pass run, session 61);
 //! - `--mix`: `q8_0` (every matrix Q8_0: session 57's file, 1.32 GB at 1B), `q4_0`, or
 //!   `q4_k_m` (llama.cpp's Q4_K_M recipe in short: Q4_K, with Q6_K for attn_v and
 //!   ffn_down; a matrix whose rows are not a whole number of 256-weight super-blocks
@@ -28,20 +30,23 @@ pub struct Args {
     pub config: moa::model::LlamaConfig,
     /// The type of most matrices, and of attn_v and ffn_down.
     pub types: (GgmlDType, GgmlDType),
+    /// `--context`: the context length the file states (tokens).
+    pub context: usize,
 }
 
 /// Reads the command line (without the program name). Every flag takes a value; an
 /// unknown flag, a second path or a flag without its value is refused, naming it (round
 /// 45: `--layers 2` was ignored without a word, and the 16-layer file written in its place).
 pub fn parse_args(args: &[String]) -> Result<Args, String> {
-    let usage = "usage: random_gguf OUT.gguf [--like NAME] [--mix q8_0|q4_0|q4_k_m] [--layers N]";
-    let (mut out, mut like, mut mix, mut layers) = (None, None, None, None);
+    let usage = "usage: random_gguf OUT.gguf [--like NAME] [--mix q8_0|q4_0|q4_k_m] [--layers N] [--context N]";
+    let (mut out, mut like, mut mix, mut layers, mut context) = (None, None, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let slot = match a.as_str() {
             "--like" => &mut like,
             "--mix" => &mut mix,
             "--layers" => &mut layers,
+            "--context" => &mut context,
             "-h" | "--help" => return Err(usage.to_string()),
             f if f.starts_with('-') => return Err(format!("unknown flag `{f}`; {usage}")),
             path => {
@@ -74,11 +79,23 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
             _ => return Err(format!("--layers {n} is out of range: allowed 1..=1024")),
         };
     }
+    let context = match context {
+        None => 4096,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if (2..=1 << 20).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "--context {n} is out of range: allowed 2..=1048576 tokens"
+                ))
+            }
+        },
+    };
     Ok(Args {
         out,
         like,
         config,
         types,
+        context,
     })
 }
 
@@ -89,6 +106,7 @@ fn main() {
         like,
         config: c,
         types: (main_t, sensitive),
+        context,
     } = parse_args(&args).unwrap_or_else(|e| {
         eprintln!("random_gguf: {e}");
         std::process::exit(2)
@@ -111,7 +129,7 @@ fn main() {
         ("general.architecture".into(), Value::String("llama".into())),
         ("general.name".into(), Value::String(like.clone())),
         ("llama.block_count".into(), u(c.n_layers)),
-        ("llama.context_length".into(), u(4096)),
+        ("llama.context_length".into(), u(context)),
         ("llama.embedding_length".into(), u(c.hidden_size)),
         ("llama.feed_forward_length".into(), u(c.ffn_size)),
         ("llama.attention.head_count".into(), u(c.q_heads)),

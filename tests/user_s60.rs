@@ -57,6 +57,11 @@ fn random_gguf_takes_layers_and_refuses_what_it_does_not_know() {
     refused(&["x.gguf", "--layer", "2"], "unknown flag `--layer`");
     refused(&["x.gguf", "--layers"], "--layers needs a value");
     refused(&["x.gguf", "--layers", "0"], "--layers 0 is out of range");
+    // `--context` (session 61): the stated context, 4096 unless given.
+    assert_eq!(d.context, 4096);
+    let long = random_gguf::parse_args(&strings(&["x.gguf", "--context", "32768"])).unwrap();
+    assert_eq!(long.context, 32768);
+    refused(&["x.gguf", "--context", "1"], "--context 1 is out of range");
     refused(
         &["x.gguf", "--layers", "two"],
         "--layers two is out of range",

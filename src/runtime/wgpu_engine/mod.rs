@@ -491,7 +491,8 @@ impl WgpuEngine {
         let device = ctx.device().clone();
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
-        let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
+        let planned = options.binding_limit(adapter_limit);
+        let max_binding = max_binding.map_or(planned, |m| m.min(planned));
         let ProductPaths {
             split_k_matvec,
             tiled_products,

@@ -489,6 +489,14 @@ pub struct WgpuEngineOptions {
     /// `matvec_q.wgsl` loads before it folds any (`UNROLL`); 2 puts twice the bytes in
     /// flight for the products whose few workgroups leave the GPU short of loads.
     pub quant_gemv_unroll: u32,
+    /// `MOA_WGPU_MAX_BINDING_KIB` (default: the adapter's `max_storage_buffer_binding_size`;
+    /// allowed 16 to 4194304 KiB, taken up to the adapter's): the storage binding limit
+    /// the engine plans its buffers for, so that an adapter with large bindings runs the
+    /// split forms a small one needs (weights split by rows, prefill passes of row groups
+    /// and token chunks, a long row in parts, caches split by rows; DESIGN.md §7) and a
+    /// user whose driver fails on large bindings can stay under them. `moa generate`,
+    /// `eval` and `validate --gpu` check prompts against the same limit before the load.
+    pub max_binding_kib: Option<u32>,
     /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
     /// ([`super::DecodeStats::summary`]) to stderr when it ends.
     pub print_stats: bool,
@@ -708,6 +716,7 @@ impl Default for WgpuEngineOptions {
             quant_weights: None,
             quant_gemv_rows: 4,
             quant_gemv_unroll: 1,
+            max_binding_kib: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
             coop_head_tiles: 2,
@@ -732,6 +741,14 @@ impl Default for WgpuEngineOptions {
 }
 
 impl WgpuEngineOptions {
+    /// The storage binding limit (bytes) an engine with these options plans for on an
+    /// adapter whose `max_storage_buffer_binding_size` is `adapter`:
+    /// `MOA_WGPU_MAX_BINDING_KIB` where given, never above `adapter`.
+    pub fn binding_limit(&self, adapter: u64) -> u64 {
+        self.max_binding_kib
+            .map_or(adapter, |k| (u64::from(k) << 10).min(adapter))
+    }
+
     /// The settings of the process environment; warns (stderr, once a process) of unknown
     /// `MOA_WGPU_*` / `MOA_WGSL_*` names.
     pub fn from_env() -> Result<Self, OptionsError> {
@@ -870,6 +887,12 @@ impl WgpuEngineOptions {
                 .unwrap_or(d.quant_gemv_rows),
             quant_gemv_unroll: number(env, "MOA_WGPU_QUANT_GEMV_UNROLL", "1 or 2", 1..=2)?
                 .unwrap_or(d.quant_gemv_unroll),
+            max_binding_kib: number(
+                env,
+                "MOA_WGPU_MAX_BINDING_KIB",
+                "16 to 4194304 (KiB)",
+                16..=4_194_304,
+            )?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
                 env,
@@ -1345,6 +1368,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_QUANT_GEMV_ROWS",
     "MOA_WGPU_QUANT_GEMV_UNROLL",
     "MOA_WGPU_STATS",
+    "MOA_WGPU_MAX_BINDING_KIB",
     "MOA_WGPU_COOP_HEAD",
     "MOA_WGPU_COOP_HEAD_TILES",
     "MOA_WGPU_COOP_HEAD_BLOCKS",
@@ -1727,6 +1751,23 @@ mod tests {
             WgpuEngineOptions::from_lookup(&empty).unwrap(),
             WgpuEngineOptions::default()
         );
+    }
+
+    /// `MOA_WGPU_MAX_BINDING_KIB` plans below the adapter's limit, never above it, and
+    /// takes KiB within its range only.
+    #[test]
+    fn the_binding_limit_is_the_adapters_or_the_setting_below_it() {
+        let d = WgpuEngineOptions::default();
+        assert_eq!(d.binding_limit(128 << 20), 128 << 20);
+        let set =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_MAX_BINDING_KIB", "16384")]))
+                .unwrap();
+        assert_eq!(set.max_binding_kib, Some(16384));
+        assert_eq!(set.binding_limit(2 << 30), 16 << 20);
+        assert_eq!(set.binding_limit(8 << 20), 8 << 20);
+        for bad in ["15", "4194305", "16M", "-1"] {
+            engine_refusal("MOA_WGPU_MAX_BINDING_KIB", bad, "16 to 4194304 (KiB)");
+        }
     }
 
     #[test]

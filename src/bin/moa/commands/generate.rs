@@ -226,7 +226,8 @@ fn check_cache_row_fits(
             &dense
         }
     };
-    let binding = ctx.device().limits().max_storage_buffer_binding_size;
+    let binding = moa::runtime::wgpu_engine::WgpuEngineOptions::from_env()?
+        .binding_limit(ctx.device().limits().max_storage_buffer_binding_size);
     let module = moa::lower::lower(plan, storage);
     let row_bytes = |n: u32| -> (u64, usize, u32) {
         module

@@ -508,7 +508,7 @@ pub fn check_calib_vocab<'a>(
 pub struct PrefillRowLimit {
     /// The most tokens a row.
     pub tokens: usize,
-    /// The adapter's `max_storage_buffer_binding_size`.
+    /// The adapter's `max_storage_buffer_binding_size`, or `MOA_WGPU_MAX_BINDING_KIB` below it.
     pub binding: u64,
 }
 
@@ -540,7 +540,8 @@ pub fn prefill_row_limit(
     storage: moa::lower::StorageType,
 ) -> anyhow::Result<PrefillRowLimit> {
     let limits = ctx.device().limits();
-    let binding = limits.max_storage_buffer_binding_size;
+    let binding = moa::runtime::wgpu_engine::WgpuEngineOptions::from_env()?
+        .binding_limit(limits.max_storage_buffer_binding_size);
     let token_limits = moa::runtime::wgpu_engine::chunks::token_limits(
         config,
         storage,

@@ -1,0 +1,73 @@
+//! A new user's journey, round 46 (session 61, branch s61-user; the files before it run to
+//! `user_s60.rs`): "my own Llama-family model, my own plan" — a random Llama-3.2-1B-shape
+//! Hugging Face folder and Q4_K_M GGUF of 2 layers through `moa calib` → `moa profile` →
+//! `moa optimize` and `moa pipeline` at the smallest settings, the plan shown, compiled for
+//! both targets, run by `moa generate` and `moa eval`, with bad input along the way. What
+//! the programs got wrong, each pinned here (benches/new-user/s61/journey.md has the runs).
+
+mod common;
+
+use common::cli::s;
+
+common::cli::tagged!();
+
+/// `moa calib --lengths 512,256 --samples 3` on a model with a byte-level tokenizer: the
+/// third sample of each length quotes a document, whose fixed text does not fit 256 tokens.
+/// The refusal came only when that sample's turn came, after the model had answered every
+/// 512-token prompt and two 256-token ones (on the 1B shape 12 s; minutes for a real model
+/// on a CPU). Every prompt is now built before the first answer, so the length is refused
+/// at once, naming the flag, and nothing was answered.
+#[test]
+fn calib_refuses_a_length_too_short_for_the_quote_task_before_answering_any_prompt() {
+    let dir = scratch("calib-quote");
+    let model = common::cli::tiny_model_of(&dir.join("m"), 1024, 7);
+    let out = dir.join("calib.jsonl");
+    let err = refused(
+        "moa",
+        &[
+            "calib",
+            "--out",
+            s(&out),
+            "--lengths",
+            "512,256",
+            "--samples",
+            "3",
+            "--source",
+            "generated",
+            "--model",
+            s(&model),
+        ],
+        &[
+            "--lengths 256 is too short for this model",
+            "quote prompt's fixed text",
+            "or more holds any of its sentences",
+        ],
+    );
+    assert!(!err.contains("answering"), "a prompt was answered:\n{err}");
+    assert!(!err.contains("sample 1/"), "a sample was made:\n{err}");
+    let mut answers = out.clone().into_os_string();
+    answers.push(".answers");
+    assert!(
+        !std::path::Path::new(&answers).exists(),
+        "answers were logged"
+    );
+    assert!(!out.exists());
+    // Pass keys only (2 samples a length) fit 256 tokens: the same lengths are made.
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "calib",
+            "--out",
+            s(&out),
+            "--lengths",
+            "512,256",
+            "--samples",
+            "2",
+            "--model",
+            s(&model),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), 4);
+}

@@ -71,3 +71,73 @@ fn calib_refuses_a_length_too_short_for_the_quote_task_before_answering_any_prom
     let lines = std::fs::read_to_string(&out).unwrap();
     assert_eq!(lines.lines().count(), 4);
 }
+
+/// `moa optimize --near PLAN --max-changes 0` wrote PLAN's rules back unchanged, and
+/// `--max-changes 100` for a plan of 16 KV groups bound nothing, both with exit 0, where
+/// `moa pipeline --near` refuses them. Each is now refused with the range, counted as
+/// `--gqa-native` counts units (KV groups with it, query heads without).
+#[test]
+fn optimize_refuses_max_changes_outside_the_near_plans_units() {
+    use common::profiles::{optimize_args, save_profiles, shape};
+    let dir = scratch("near-range");
+    // 3 layers, 8 query / 2 KV heads of 64, 1024 tokens.
+    let files = save_profiles(&dir, &shape(3, 8, 2, 64, 1024), &[256, 512]);
+    // The near plan: one this optimizer makes from the profiles, one rule per KV group.
+    let first = dir.join("first");
+    let (code, _, err) = run(
+        "moa",
+        &optimize_args(
+            &files,
+            &["--density", "0.5", "--gqa-native", "-o", s(&first)],
+        ),
+    );
+    assert_eq!(code, 0, "{err}");
+    let near = first.join("plan_0.toml");
+    let out = dir.join("opt");
+    let args = |k: &'static str, gqa: bool| {
+        let mut extra = vec![
+            "--density",
+            "0.5",
+            "--near",
+            s(&near),
+            "--max-changes",
+            k,
+            "-o",
+            s(&out),
+        ];
+        if gqa {
+            extra.push("--gqa-native");
+        }
+        optimize_args(&files, &extra)
+    };
+    refused(
+        "moa",
+        &args("0", true),
+        &[
+            "--max-changes 0 is out of range: allowed 1 to 6",
+            "3 layers × 2 KV groups",
+            "0 would return the plan unchanged",
+        ],
+    );
+    refused(
+        "moa",
+        &args("7", true),
+        &["--max-changes 7 is out of range: allowed 1 to 6"],
+    );
+    // Without --gqa-native the units are query heads: 7 is in range, 25 is not.
+    refused(
+        "moa",
+        &args("25", false),
+        &[
+            "--max-changes 25 is out of range: allowed 1 to 24",
+            "3 layers × 8 query heads",
+        ],
+    );
+    assert!(!out.exists(), "a refused run made its output folder");
+    // The ends of the range run.
+    for (k, gqa) in [("6", true), ("1", true), ("24", false)] {
+        let (code, _, err) = run("moa", &args(k, gqa));
+        assert_eq!(code, 0, "--max-changes {k}: {err}");
+    }
+    assert_eq!(code, 0, "{err}");
+}

@@ -141,3 +141,48 @@ fn optimize_refuses_max_changes_outside_the_near_plans_units() {
     }
     assert_eq!(code, 0, "{err}");
 }
+
+/// `moa pipeline --name ''` ran the whole pipeline and wrote `plans/-50.toml`, a file that
+/// `moa-compile`, `moa plan show` and `moa generate --plan` then read as a flag;
+/// `--profile-jobs 0` ran as 1 without a word. Both are refused before any step, naming
+/// the flag and what is allowed.
+#[test]
+fn pipeline_refuses_an_empty_name_and_zero_profile_jobs_before_any_step() {
+    let dir = scratch("pipeline-name");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    let work = dir.join("w");
+    let plans = dir.join("plans");
+    let base = [
+        "pipeline",
+        "--model",
+        s(&model),
+        "--workdir",
+        s(&work),
+        "--plans-dir",
+        s(&plans),
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    refused(
+        "moa",
+        &with(&["--name", ""]),
+        &[
+            "--name `` is not usable",
+            "`-50.toml`",
+            "allowed a name that is not empty and does not start with `-`",
+        ],
+    );
+    refused(
+        "moa",
+        &with(&["--name=-mine"]),
+        &["--name `-mine` is not usable", "`-mine-50.toml`"],
+    );
+    refused(
+        "moa",
+        &with(&["--profile-jobs", "0"]),
+        &["--profile-jobs 0 is out of range: allowed 1 or more"],
+    );
+    assert!(!work.exists(), "a refused run made the work folder");
+    assert!(!plans.exists(), "a refused run made the plans folder");
+}

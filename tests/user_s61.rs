@@ -186,3 +186,43 @@ fn pipeline_refuses_an_empty_name_and_zero_profile_jobs_before_any_step() {
     assert!(!work.exists(), "a refused run made the work folder");
     assert!(!plans.exists(), "a refused run made the plans folder");
 }
+
+/// `moa eval --backend cpu` of the Llama-3.2-1B shape's random weights: each scored token
+/// costs about 1100 nats, so the perplexity e^1100 overflows f64, and the table read
+/// `inf` for dense and `inf (NaN%)` for every plan. The cell now gives the perplexity as
+/// `e^<mean nats>` and the change from the mean nats; a finite perplexity reads as before.
+#[test]
+fn eval_table_gives_an_overflowing_perplexity_as_a_power_of_e_and_its_change() {
+    use moa::eval::retrieval::EvalReport;
+    let plan = |name: &str, nats: [f32; 2]| {
+        format!(
+            r#"{{"name": "{name}", "kv_density": [1.0],
+                "retrieval": [{{"family": "passkey", "correct": [[false]], "answers": [["x"]]}}],
+                "perplexity": null, "perplexity_nats": [[{}, {}]],
+                "effective_context": [512]}}"#,
+            nats[0], nats[1]
+        )
+    };
+    let json = format!(
+        r#"{{"model": "m", "backend": "cpu", "grid": {{"lengths": [512], "depths": [0.5], "seed": 0}},
+            "perplexity_setup": [1, 512, 2, ["t"]], "seconds": 1.0,
+            "plans": [{}, {}]}}"#,
+        plan("dense", [1100.0, 1120.0]),
+        plan("mine", [1100.5, 1120.5])
+    );
+    let mut report: EvalReport = serde_json::from_str(&json).unwrap();
+    for p in &mut report.plans {
+        p.perplexity = Some(f64::INFINITY);
+    }
+    let md = report.markdown();
+    assert!(!md.contains("NaN"), "{md}");
+    assert!(md.contains("| e^1110.0 |"), "{md}");
+    // e^0.5 − 1 = +64.9%.
+    assert!(md.contains("| e^1110.5 (+64.9%) |"), "{md}");
+    // A finite perplexity keeps its three decimals and the ratio.
+    report.plans[0].perplexity = Some(10.0);
+    report.plans[1].perplexity = Some(11.0);
+    let md = report.markdown();
+    assert!(md.contains("| 10.000 |"), "{md}");
+    assert!(md.contains("| 11.000 (+10.0%) |"), "{md}");
+}

@@ -174,6 +174,8 @@ mod user_s57;
 mod user_s59;
 #[path = "user_s60.rs"]
 mod user_s60;
+#[path = "user_s61.rs"]
+mod user_s61;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "weight_stream.rs"]

@@ -657,8 +657,14 @@ pub fn build_samples(
         cfg.passkey_source.sentences(cfg.seed)?
     };
     let total = cfg.lengths.len() * (cfg.samples + cfg.text_samples);
-    let mut out = Vec::with_capacity(total);
+    // Every retrieval prompt of every length first, then the answers: a length too short
+    // for the quote task (`--lengths 2048,256 --samples 3`) was refused only when its
+    // third sample came up, after the model had answered every earlier prompt (minutes
+    // on a CPU for a real model; round 46). Building a prompt is cheap (tokenizing) and
+    // each uses its own seeded stream, so the samples are the same either way.
+    let mut prompts: Vec<Vec<(u64, Prompt)>> = Vec::with_capacity(cfg.lengths.len());
     for &length in &cfg.lengths {
+        let mut of_length = Vec::with_capacity(cfg.samples);
         let budget = (length as usize)
             .checked_sub(cfg.max_new_tokens)
             .filter(|b| *b >= MIN_PROMPT_TOKENS)
@@ -726,6 +732,13 @@ pub fn build_samples(
                 )),
                 e => e,
             })?;
+            of_length.push((seed, prompt));
+        }
+        prompts.push(of_length);
+    }
+    let mut out = Vec::with_capacity(total);
+    for (&length, of_length) in cfg.lengths.iter().zip(prompts) {
+        for (s, (seed, prompt)) in of_length.into_iter().enumerate() {
             let raw = answer(&prompt.tokens, cfg.max_new_tokens)?;
             if raw.is_empty() {
                 return Err(CalibError::Invalid(

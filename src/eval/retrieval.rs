@@ -576,9 +576,12 @@ impl EvalReport {
                 };
                 let ppl = match (fi, p.perplexity, dense_ppl) {
                     (0, Some(x), Some(d)) if p.name != "dense" => {
-                        format!("{} ({:+.1}%)", fmt_perplexity(x), 100.0 * (x / d - 1.0))
+                        match relative_change(p, x, self.plans.first(), d) {
+                            Some(c) => format!("{} ({c:+.1}%)", p.perplexity_cell(x)),
+                            None => p.perplexity_cell(x),
+                        }
                     }
-                    (0, Some(x), _) => fmt_perplexity(x),
+                    (0, Some(x), _) => p.perplexity_cell(x),
                     _ => String::new(),
                 };
                 s.push_str(&format!(
@@ -590,6 +593,44 @@ impl EvalReport {
         }
         s
     }
+}
+
+impl PlanResult {
+    /// The mean cross-entropy of the scored tokens, in nats (None when not measured).
+    pub fn mean_nats(&self) -> Option<f64> {
+        let n: usize = self.perplexity_nats.iter().map(Vec::len).sum();
+        (n > 0).then(|| {
+            self.perplexity_nats
+                .iter()
+                .flatten()
+                .map(|&x| f64::from(x))
+                .sum::<f64>()
+                / n as f64
+        })
+    }
+
+    /// The markdown's perplexity `x`: [`fmt_perplexity`], or `e^<mean nats>` where it
+    /// overflows f64 (a mean past 709 nats, as a random-weight model's is: the cell read
+    /// `inf`, and the JSON holds `null`).
+    fn perplexity_cell(&self, x: f64) -> String {
+        match self.mean_nats() {
+            Some(m) if !x.is_finite() && m.is_finite() => format!("e^{m:.1}"),
+            _ => fmt_perplexity(x),
+        }
+    }
+}
+
+/// A plan's perplexity change against dense's, in percent: `x / d − 1`, or from the mean
+/// nats (`e^(m − m_dense) − 1`) where either perplexity overflowed f64; None where neither
+/// gives a finite number. Two infinite perplexities printed `inf (NaN%)` (round 46).
+fn relative_change(p: &PlanResult, x: f64, dense: Option<&PlanResult>, d: f64) -> Option<f64> {
+    let direct = 100.0 * (x / d - 1.0);
+    if x.is_finite() && d.is_finite() && direct.is_finite() {
+        return Some(direct);
+    }
+    let (m, md) = (p.mean_nats()?, dense?.mean_nats()?);
+    let c = 100.0 * ((m - md).exp() - 1.0);
+    c.is_finite().then_some(c)
 }
 
 /// A perplexity as the report shows it: three decimals (`12.345`), or three significant

@@ -363,6 +363,26 @@ fn model_label(model: Option<&std::path::Path>) -> String {
         .collect()
 }
 
+/// Refuses a `--name` that makes no usable plan file name: `--name ''` wrote
+/// `plans/-50.toml`, which `moa-compile`, `moa plan show` and `moa generate --plan` then
+/// read as a flag, after the whole run (round 46). Allowed: a name that is not empty and
+/// does not start with `-`.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.starts_with('-') {
+        bail!(
+            "--name `{name}` is not usable: the plans are written as <name>-<percent>.toml, \
+             and {}; allowed a name that is not empty and does not start with `-`",
+            if name.is_empty() {
+                "an empty name gives files such as `-50.toml`, which every command takes for a flag"
+                    .to_string()
+            } else {
+                format!("a file such as `{name}-50.toml` is taken for a flag by every command")
+            }
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     let label = model_label(args.model.as_deref());
     let workdir = args
@@ -370,6 +390,11 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| std::path::Path::new("runs").join(&label));
     let name = args.name.clone().unwrap_or_else(|| format!("{label}-moa"));
+    check_name(&name)?;
+    // 0 ran as 1 without a word (round 46).
+    if args.profile_jobs == 0 {
+        bail!("--profile-jobs 0 is out of range: allowed 1 or more (processes that profile)");
+    }
     let w = &workdir;
     // The plans by name, as they will be written (a `<percent>` pattern hid what the
     // percent would be).

@@ -948,15 +948,17 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                     (Gpu::Cuda(e), _) => window_token_nats(e, windows, ppl_scored, vocab)?,
                 };
                 let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
-                let p = perplexity(nats, per.iter().map(Vec::len).sum());
+                let scored: usize = per.iter().map(Vec::len).sum();
+                let p = perplexity(nats, scored);
                 ppl_nats = per;
-                progress.finish_item(
-                    work,
-                    &format!(
-                        "{name}: perplexity {}",
-                        moa::eval::retrieval::fmt_perplexity(p)
-                    ),
-                );
+                // As the table shows it: e^<mean nats> where the perplexity overflows f64
+                // (a random-weight model's; the progress line read `inf`, round 46).
+                let shown = if p.is_finite() || scored == 0 {
+                    moa::eval::retrieval::fmt_perplexity(p)
+                } else {
+                    format!("e^{:.1}", nats / scored as f64)
+                };
+                progress.finish_item(work, &format!("{name}: perplexity {shown}"));
                 Some(p)
             }
             None => None,

@@ -653,3 +653,38 @@ fn an_infeasible_band_under_narrowed_rules_names_the_flags() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A density band the candidate rules cannot reach at an extra constrained length only
+/// (`--extra-length 100`: the sink and the least span are the whole of N there) names that
+/// length as an extra one and asks for a longer one or none, where the message read as if
+/// a profile were at fault ("profile longer lengths", round 46); at a profiled length the
+/// message is as before.
+#[test]
+fn an_unreachable_band_at_an_extra_length_names_it() {
+    let cfg = OptimizeConfig {
+        extra_lengths: vec![100],
+        grid: None,
+        ..tiny_config()
+    };
+    let e = moa::optimize::check_density_reach(&cfg, &[1024])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot be met at N = 100 (an extra constrained length, `--extra-length`, not a profiled one)")
+            && e.contains("or give a longer extra length or none"),
+        "{e}"
+    );
+    let cfg = OptimizeConfig {
+        density_band: (0.09, 0.1),
+        extra_lengths: Vec::new(),
+        grid: None,
+        ..tiny_config()
+    };
+    let e = moa::optimize::check_density_reach(&cfg, &[1024])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot be met at N = 1024: ") && e.contains("or profile longer lengths"),
+        "{e}"
+    );
+}

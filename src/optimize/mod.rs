@@ -199,11 +199,21 @@ pub fn check_density_reach(cfg: &OptimizeConfig, lengths: &[u32]) -> Result<(), 
             });
         if hi < dmin - ROW_TOLERANCE || lo > dmax + ROW_TOLERANCE {
             let num = crate::plan::compact_number;
+            // A length only the extra lengths ask for is named as such (round 46: `moa
+            // optimize --extra-length 100` read as if a profile were at fault).
+            let (which, longer) = if lengths.contains(&n) {
+                ("", "profile longer lengths")
+            } else {
+                (
+                    " (an extra constrained length, `--extra-length`, not a profiled one)",
+                    "give a longer extra length or none",
+                )
+            };
             return Err(OptimizeError::Infeasible(format!(
-                "density band [{}, {}] cannot be met at N = {n}: the candidate rules give a KV \
-                 density between {dmin:.4} and {dmax:.4} there (sink {} tokens, min span {} \
-                 tokens, rounding {}): ask for a density in that range, or profile longer \
-                 lengths (a short N leaves the sink and the least span a larger share)",
+                "density band [{}, {}] cannot be met at N = {n}{which}: the candidate rules give \
+                 a KV density between {dmin:.4} and {dmax:.4} there (sink {} tokens, min span {} \
+                 tokens, rounding {}): ask for a density in that range, or {longer} (a short N \
+                 leaves the sink and the least span a larger share)",
                 num(lo),
                 num(hi),
                 sp.sink_tokens,

@@ -533,6 +533,34 @@ impl PrefillRowLimit {
     }
 }
 
+/// Refuses `--max-changes k` outside 1..=the units of the `--near` plan at `near` of
+/// shape `shape` (KV groups where `grouped`, else query heads; `units` names them in
+/// the message): 0 returned the plan unchanged and more than its units bound nothing,
+/// both without a word (rounds 40 and 46). `moa optimize` and `moa pipeline` both ask.
+pub fn check_max_changes(
+    k: usize,
+    near: &std::path::Path,
+    shape: &moa::plan::ModelShape,
+    grouped: bool,
+    units: &str,
+) -> anyhow::Result<()> {
+    let per_layer = if grouped {
+        shape.kv_heads
+    } else {
+        shape.q_heads
+    };
+    let total = shape.layers as usize * per_layer as usize;
+    if !(1..=total).contains(&k) {
+        anyhow::bail!(
+            "--max-changes {k} is out of range: allowed 1 to {total} (the units of --near `{}`: {} layers × {per_layer} {units}){}",
+            near.display(),
+            shape.layers,
+            if k == 0 { "; 0 would return the plan unchanged" } else { "" }
+        );
+    }
+    Ok(())
+}
+
 /// [`PrefillRowLimit`] of `config` in `storage` on `ctx`.
 pub fn prefill_row_limit(
     ctx: &moa::runtime::wgpu::WgpuContext,

@@ -308,30 +308,12 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     // units bound nothing, both without a word, where `moa pipeline` refuses them (round
     // 46): the same range here, the units as --gqa-native counts them.
     if let (Some(k), Some(p)) = (args.max_changes, &args.near) {
-        let per_layer = if args.gqa_native {
-            target.kv_heads
+        let units = if args.gqa_native {
+            "KV groups, --gqa-native"
         } else {
-            target.q_heads
+            "query heads; --gqa-native counts KV groups"
         };
-        let units = target.layers as usize * per_layer as usize;
-        if !(1..=units).contains(&k) {
-            bail!(
-                "--max-changes {k} is out of range: allowed 1 to {units} (the units of --near \
-                 `{}`: {} layers × {per_layer} {}){}",
-                p.display(),
-                target.layers,
-                if args.gqa_native {
-                    "KV groups, --gqa-native"
-                } else {
-                    "query heads; --gqa-native counts KV groups"
-                },
-                if k == 0 {
-                    "; 0 would return the plan unchanged"
-                } else {
-                    ""
-                }
-            );
-        }
+        super::check_max_changes(k, p, target, args.gqa_native, units)?;
     }
     let cfg = OptimizeConfig {
         span,

@@ -262,22 +262,12 @@ fn near_step(args: &PipelineArgs) -> anyhow::Result<Option<NearStep>> {
             model.display()
         )
     })?;
-    let m = plan.model();
-    let per_layer = if args.per_query_head {
-        m.q_heads
+    let units = if args.per_query_head {
+        "query heads"
     } else {
-        m.kv_heads
+        "KV groups"
     };
-    let units = m.layers as usize * per_layer as usize;
-    if !(1..=units).contains(&k) {
-        bail!(
-            "--max-changes {k}: allowed 1 to {units} (the units of --near `{}`: {} layers × {per_layer} {}){}",
-            path.display(),
-            m.layers,
-            if args.per_query_head { "query heads" } else { "KV groups" },
-            if k == 0 { "; 0 would return the plan unchanged" } else { "" }
-        );
-    }
+    super::check_max_changes(k, path, plan.model(), !args.per_query_head, units)?;
     // The optimizer checks these too, but only after the profiles: here they cost nothing.
     let grid = {
         let mut lens = args.profile_lengths.clone();
@@ -291,7 +281,12 @@ fn near_step(args: &PipelineArgs) -> anyhow::Result<Option<NearStep>> {
         }
         .rules()
     };
-    let group = (m.q_heads / per_layer) as usize;
+    let m = plan.model();
+    let group = if args.per_query_head {
+        1
+    } else {
+        (m.q_heads / m.kv_heads.max(1)) as usize
+    };
     for (l, layer) in plan.layers().iter().enumerate() {
         for (u, heads) in layer.rules.chunks(group).enumerate() {
             let r = heads[0];

@@ -1011,6 +1011,23 @@ fn engine_trait_object_refuses_a_request_of_another_engine() {
     assert_eq!(req.row_len(), &[0, 0]);
 }
 
+/// Two engines of `model` alike but for the binding limit they plan for: the adapter's,
+/// and `limit` bytes (the split forms of DESIGN.md §7).
+fn unlimited_and_limited(
+    ctx: &WgpuContext,
+    model: &Model,
+    plan: Option<&Plan>,
+    force_f32: bool,
+    options: WgpuEngineOptions,
+    limit: u64,
+) -> (WgpuEngine, WgpuEngine) {
+    let full = WgpuEngine::new_with_options(ctx, model, plan, force_f32, options).unwrap();
+    let split =
+        WgpuEngine::new_with_options_and_binding_limit(ctx, model, plan, force_f32, options, limit)
+            .unwrap();
+    (full, split)
+}
+
 /// A prefill whose activations exceed the binding limit runs in passes of row groups and,
 /// inside a pass, per-token products over token chunks (DESIGN.md §7): at a 24 KiB limit (the KV cache of a layer, 21 KiB, still fits)
 /// the tiny model's 97 prompt tokens run as 2 passes of ≤ 96 tokens with gate/up chunks of
@@ -1039,12 +1056,8 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
     for force_f32 in [true, false] {
         for split_k in [false, true] {
             let options = split_k_at_load(split_k);
-            let full =
-                WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options).unwrap();
-            let split = WgpuEngine::new_with_options_and_binding_limit(
-                &ctx, &model, None, force_f32, options, limit,
-            )
-            .unwrap();
+            let (full, split) =
+                unlimited_and_limited(&ctx, &model, None, force_f32, options, limit);
             let what = format!("f32={force_f32} split_k={split_k}");
             // The prefill products and attention each engine chose (matrix units where
             // the adapter has them and their start-up checks pass).
@@ -1134,12 +1147,8 @@ fn a_row_longer_than_one_pass_runs_in_parts() {
             let what = format!("f32={force_f32} sparse={sparse}");
             let plan = sparse.then_some(&plan);
             let options = split_k_at_load(false);
-            let full =
-                WgpuEngine::new_with_options(&ctx, &model, plan, force_f32, options).unwrap();
-            let split = WgpuEngine::new_with_options_and_binding_limit(
-                &ctx, &model, plan, force_f32, options, limit,
-            )
-            .unwrap();
+            let (full, split) =
+                unlimited_and_limited(&ctx, &model, plan, force_f32, options, limit);
             let mut r1 = full.start(&lens, 2, 0).unwrap();
             let mut r2 = split.start(&lens, 2, 0).unwrap();
             let a = full.prefill_logits(&mut r1, &prompts).unwrap();

@@ -26,6 +26,7 @@ run() { local name=$1 set=$2 model=$3 rows=$4 plan=$5 prompt=$6 new=$7 q=1 g=4 u
   [ $rc = 0 ] || tail -3 "$R/$name.err" >> "$R/times.txt"; gzip -9 "$R/$name.err"; save; }
 smp="--plan plans/smollm2-135m-moa-50.toml"
 for s in f16 g4u1 g4u2; do run 1b-1-$s $s /tmp/1b.gguf 1 "" /tmp/p2k.txt 256; done
-for s in f16 g4u1 g64u2; do run 1b-16-$s $s /tmp/1b.gguf 16 "" /tmp/p2k.txt 128; done
-for s in f16 g4u1 g64u2; do run sm16-$s $s /tmp/sm.gguf 16 "$smp" /tmp/p4k.txt 256; done
+for s in f16 g4u1; do run 1b-16-$s $s /tmp/1b.gguf 16 "" /tmp/p2k.txt 128; done
+for s in f16 g4u1; do run sm16-$s $s /tmp/sm.gguf 16 "$smp" /tmp/p4k.txt 256; done
+run 1b-16-g64u2 g64u2 /tmp/1b.gguf 16 "" /tmp/p2k.txt 128
 el done; save

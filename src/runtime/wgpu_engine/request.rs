@@ -279,7 +279,7 @@ impl WgpuEngine {
         let act = self.activations(
             plan.pass_tokens.max(rows),
             plan.chunk_tokens,
-            plan.part_tokens.max(rows),
+            plan.part_tokens,
             rows,
         )?;
         let partials = self.buffer(
@@ -346,7 +346,8 @@ impl WgpuEngine {
     /// Activations for passes of up to `tokens` tokens (and `rows` rows), the per-token
     /// products run over chunks of `chunk` tokens, `x`, `x_alt`, `h`, `q` and `attn_out`
     /// in parts of `part_tokens` tokens (the last part rounded up to 64 tokens, the
-    /// matrix-unit attention's query tile, within `part_tokens`).
+    /// matrix-unit attention's query tile, within `part_tokens`; part 0 also holds at
+    /// least `rows` tokens, a decode step's, while the parts stay `part_tokens` apart).
     pub(super) fn activations(
         &self,
         tokens: usize,
@@ -367,7 +368,7 @@ impl WgpuEngine {
         let hd = c.head_dim as u64;
         // Each part's tokens: one part of `tokens` when it fits, else whole parts and a
         // last part rounded up to 64 tokens (never past a whole part).
-        let part_lens: Vec<u64> = (0..tokens.max(1))
+        let mut part_lens: Vec<u64> = (0..tokens.max(1))
             .step_by(part_tokens)
             .map(|p0| {
                 let n = part_tokens.min(tokens.max(1) - p0);
@@ -379,6 +380,12 @@ impl WgpuEngine {
                 n as u64
             })
             .collect();
+        // A decode step's `rows` tokens live in part 0; parts are still indexed
+        // `part_tokens` apart (`record::part_at`), so a larger part 0 only has room to spare.
+        // (Parts sized `rows` apart would misalign the token ids' offsets. In practice the
+        // rows' logits, `vocab` f32 a row, outgrow a binding long before rows outnumber a
+        // part's tokens.)
+        part_lens[0] = part_lens[0].max(rows as u64);
         let parted = |name: &str, bytes_per_token: u64| -> Result<Vec<wgpu::Buffer>, EngineError> {
             let many = part_lens.len() > 1;
             part_lens
